@@ -1,0 +1,45 @@
+"""What every driver offers the agent: connect, read, close. Nothing about OEE, MQTT or disks."""
+
+from __future__ import annotations
+
+__all__ = ["Driver", "Reading"]
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from edge_agent.samples import Value
+
+
+@dataclass(slots=True)
+class Reading:
+    """One poll of one device.
+
+    `values` holds the tags that were read; `failed` the tags that were not, each with the
+    short reason a person can act on (e.g. "holding 100-109: exception 2 illegal data address").
+    """
+
+    values: dict[str, Value] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class Driver(Protocol):
+    """A connection to one device. The agent's runner owns timing, backoff and quality.
+
+    `read` raises `ConnectError` when the link itself failed (refused, timed out, garbled): the
+    runner then marks every tag bad and backs off. A device that answers with an error for part of
+    the data reports those tags in `Reading.failed` instead.
+    """
+
+    @property
+    def endpoint(self) -> str:
+        """Where the device is, for messages: 'host:port' or a serial port."""
+        ...
+
+    @property
+    def tag_names(self) -> list[str]: ...
+
+    async def connect(self) -> None: ...
+
+    async def read(self) -> Reading: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,190 @@
+"""Modbus driver: TCP, RTU on a serial line, and RTU framed over TCP (serial gateways), via pymodbus.
+
+Read-only by design: it issues function codes 1 to 4 and nothing else. One request is in flight per
+connection, because many devices (and pymodbus's own server) answer only the first of several
+requests sent together.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ModbusDriver"]
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pymodbus import FramerType
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
+
+from drivers.base import Reading
+from drivers.modbus_codec import decode, register_count
+from drivers.modbus_plan import ReadRequest, TagSpan, plan_requests
+from edge_agent.config_models import ModbusDeviceConfig
+from edge_agent.errors import ConnectError
+
+_log = logging.getLogger(__name__)
+
+_EXCEPTIONS = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target device failed to respond",
+}
+# A gateway that cannot reach its target answers for it: the device is down, not the data.
+_LINK_EXCEPTIONS = {10, 11}
+_BIT_TABLES = ("coil", "discrete_input")
+_TABLES = ("coil", "discrete_input", "holding", "input")
+
+
+class ModbusDriver:
+    """One Modbus device (one unit id on one connection)."""
+
+    def __init__(self, name: str, config: ModbusDeviceConfig) -> None:
+        self.name = name
+        self.config = config
+        self.requests = build_plan(config)
+        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+
+    @property
+    def endpoint(self) -> str:
+        c = self.config
+        if c.transport == "rtu":
+            return f"{c.serial_port} unit {c.unit_id}"
+        return f"{c.host}:{c.port} unit {c.unit_id}"
+
+    @property
+    def tag_names(self) -> list[str]:
+        return list(self.config.tags)
+
+    async def connect(self) -> None:
+        await self.close()
+        client = self._new_client()
+        try:
+            connected = await client.connect()
+        except (OSError, ModbusException) as exc:
+            client.close()
+            raise ConnectError(f"cannot connect to {self.endpoint}: {exc}") from None
+        if not connected:
+            client.close()
+            raise ConnectError(f"cannot connect to {self.endpoint}")
+        self._client = client
+
+    async def read(self) -> Reading:
+        if self._client is None or not self._client.connected:
+            await self.connect()
+        reading = Reading()
+        for request in self.requests:
+            await self._read_request(request, reading)
+        return reading
+
+    async def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def _read_request(self, request: ReadRequest, reading: Reading) -> None:
+        assert self._client is not None
+        call = _call_for(self._client, request.table)
+        try:
+            response = await call(request.start, count=request.count, device_id=self.config.unit_id)
+        except (TimeoutError, ModbusException, OSError) as exc:
+            await self.close()
+            raise ConnectError(f"{self.endpoint}: {request.describe()}: {_short(exc)}") from None
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0))
+            text = f"{request.describe()}: exception {code} {_EXCEPTIONS.get(code, 'unknown')}"
+            if code in _LINK_EXCEPTIONS:
+                raise ConnectError(f"{self.endpoint}: {text}")
+            for name, _ in request.tags:
+                reading.failed[name] = text
+            return
+        words: list[int] | list[bool] = (
+            response.bits if request.table in _BIT_TABLES else response.registers
+        )
+        if len(words) < request.count:
+            await self.close()
+            raise ConnectError(
+                f"{self.endpoint}: {request.describe()}: short answer ({len(words)} values)"
+            )
+        self._decode_into(request, words, reading)
+
+    def _decode_into(self, request: ReadRequest, words: list[Any], reading: Reading) -> None:
+        tags = self.config.tags
+        if request.table in _BIT_TABLES:
+            for name, offset in request.tags:
+                reading.values[name] = bool(words[offset])
+            return
+        for name, offset in request.tags:
+            tag = tags[name]
+            value = decode(tag, words[offset : offset + register_count(tag)])
+            if isinstance(value, float) and not math.isfinite(value):
+                # NaN or infinity: nothing a chart or a rule can use, and not valid JSON.
+                reading.failed[name] = f"{request.describe()}: {tag.type} is {value}"
+                continue
+            reading.values[name] = value
+
+    def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        c = self.config
+        # retries=0 and reconnect_delay=0: the agent's runner owns retries and backoff.
+        if c.transport == "rtu":
+            assert c.serial_port is not None
+            return AsyncModbusSerialClient(
+                c.serial_port,
+                framer=FramerType.RTU,
+                baudrate=c.baudrate,
+                parity=c.parity,
+                stopbits=c.stopbits,
+                bytesize=c.bytesize,
+                timeout=c.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+            )
+        assert c.host is not None
+        framer = FramerType.RTU if c.transport == "rtu_over_tcp" else FramerType.SOCKET
+        return AsyncModbusTcpClient(
+            c.host, port=c.port, framer=framer, timeout=c.timeout_s, retries=0, reconnect_delay=0
+        )
+
+
+def build_plan(config: ModbusDeviceConfig) -> list[ReadRequest]:
+    """The device's read requests, table by table, in a fixed order."""
+    spans = [
+        TagSpan(name, tag.table, tag.address - config.addressing, register_count(tag))
+        for name, tag in config.tags.items()
+    ]
+    requests: list[ReadRequest] = []
+    for table in _TABLES:
+        bits = table in _BIT_TABLES
+        requests += plan_requests(
+            spans,
+            table=table,
+            max_gap=config.max_gap_bits if bits else config.max_gap_registers,
+            max_count=config.max_bits_per_request if bits else config.max_registers_per_request,
+        )
+    return requests
+
+
+def _call_for(
+    client: AsyncModbusTcpClient | AsyncModbusSerialClient, table: str
+) -> Callable[..., Awaitable[Any]]:
+    return {
+        "coil": client.read_coils,
+        "discrete_input": client.read_discrete_inputs,
+        "holding": client.read_holding_registers,
+        "input": client.read_input_registers,
+    }[table]
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "No response received" in text or isinstance(exc, asyncio.TimeoutError):
+        return "no answer (timeout)"
+    return text.replace("Modbus Error: ", "").strip("[] ")

@@ -1,0 +1,242 @@
+"""`edge-agent` command line: run, validate, schema, simulate, demo.
+
+Every mistake a person can make ends in a message and an exit code, never a traceback:
+2 for a configuration error, 1 for anything else that stops the agent.
+"""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from edge_agent.errors import ConfigError, EdgeAgentError
+
+if TYPE_CHECKING:
+    from drivers.sim.fleet import Fleet
+    from edge_agent.config_models import AgentFile
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+_log = logging.getLogger("edge_agent")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.command(args) or 0)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        print(
+            f"{len(exc.issues)} problem(s) in the configuration; nothing was started.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except EdgeAgentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge-agent", description="Shop-floor edge agent.")
+    p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the agent on a configuration file")
+    run.add_argument("config", type=Path)
+    run.set_defaults(command=_cmd_run)
+
+    validate = sub.add_parser(
+        "validate", help="check a configuration file without connecting to anything"
+    )
+    validate.add_argument("config", type=Path)
+    validate.set_defaults(command=_cmd_validate)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of configuration files")
+    schema.set_defaults(command=_cmd_schema)
+
+    sim = sub.add_parser("simulate", help="serve simulated presses over Modbus TCP")
+    sim.add_argument("--machines", type=int, default=2)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument(
+        "--port", type=int, default=5020, help="first port; press N listens on port+N-1"
+    )
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument(
+        "--wear-per-hour",
+        type=float,
+        nargs="*",
+        default=[],
+        help="bearing wear of each press, mm/s of vibration per running hour",
+    )
+    sim.set_defaults(command=_cmd_simulate)
+
+    demo = sub.add_parser("demo", help="simulated presses plus the agent on configs/demo.yaml")
+    demo.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
+    demo.set_defaults(command=_cmd_demo)
+    return p
+
+
+def _setup_logging(level: str | None) -> None:
+    logging.basicConfig(
+        level=level or os.environ.get("EDGE_AGENT_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    # The libraries' own logs repeat what the agent reports once per state change.
+    for noisy in ("pymodbus", "apscheduler.executors", "apscheduler.scheduler"):
+        logging.getLogger(noisy).setLevel(
+            logging.CRITICAL if noisy == "pymodbus" else logging.WARNING
+        )
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from edge_agent.config import load_config
+
+    config = load_config(args.config)
+    tags = sum(len(d.tags) for d in config.devices.values())
+    print(
+        f"{args.config}: OK: {len(config.devices)} device(s), {tags} tag(s), "
+        f"{len(config.machines)} machine(s), {len(config.alarms)} alarm(s)"
+    )
+    return 0
+
+
+def _cmd_schema(_args: argparse.Namespace) -> int:
+    from edge_agent.config import json_schema
+
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edge_agent.config import load_config
+
+    config = load_config(args.config)
+    if args.log_level is None:
+        logging.getLogger().setLevel(config.agent.log_level)
+    return _run_async(lambda stop: _run_agent(config, stop, banner=False))
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    async def serve(stop: asyncio.Event) -> None:
+        fleet = await _start_simulator(
+            args.machines, args.host, args.port, args.seed, tuple(args.wear_per_hour)
+        )
+        print(
+            f"{args.machines} simulated press(es) on {args.host}, Modbus TCP ports {fleet.ports}; "
+            "Ctrl+C stops.",
+            flush=True,
+        )
+        await stop.wait()
+        await fleet.stop()
+
+    return _run_async(serve)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edge_agent.config import load_config
+
+    config = load_config(args.config)
+
+    async def demo(stop: asyncio.Event) -> None:
+        # The first press wears its bearing fast enough to show a rising vibration within minutes.
+        fleet = await _start_simulator(2, "127.0.0.1", 5020, 1, (6.0, 0.0))
+        try:
+            await _run_agent(config, stop, banner=True)
+        finally:
+            await fleet.stop()
+
+    return _run_async(demo)
+
+
+async def _start_simulator(
+    count: int, host: str, port: int, seed: int, wear: tuple[float, ...]
+) -> Fleet:
+    from drivers.sim.fleet import start_presses
+
+    try:
+        return await start_presses(count, host, port, seed, wear)
+    except (OSError, RuntimeError) as exc:
+        raise EdgeAgentError(f"cannot serve the simulator on {host}:{port}: {exc}") from None
+
+
+async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) -> None:
+    from edge_agent.agent import Agent
+    from edge_agent.http import LocalServer
+
+    agent = Agent(config)
+    server: LocalServer | None = None
+
+    async def ready() -> None:
+        nonlocal server
+        http = config.agent.http
+        if http.enabled:
+            server = LocalServer(http.host, http.port, agent.snapshot, agent.metrics.registry)
+            try:
+                server.start()
+            except OSError as exc:
+                raise EdgeAgentError(
+                    f"cannot open the local page on {http.host}:{http.port}: {exc.strerror} "
+                    "(set agent.http.port to a free port, or agent.http.enabled: false)"
+                ) from None
+            _log.info("local page on %s (metrics on %smetrics)", server.url, server.url)
+        if banner:
+            _print_banner(config, server.url if server else None)
+
+    try:
+        await agent.run(stop, on_ready=ready)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _print_banner(config: AgentFile, url: str | None) -> None:
+    sinks = config.sinks
+    mqtt = sinks.mqtt if sinks.mqtt and sinks.mqtt.enabled else None
+    influx = sinks.influxdb if sinks.influxdb and sinks.influxdb.enabled else None
+    lines = [
+        "",
+        "edge-agent demo is running: two simulated presses on Modbus TCP 127.0.0.1:5020 and :5021.",
+        f"  Live values and machine states:  {url or '(local page disabled)'}",
+        f"  Prometheus metrics:              {url + 'metrics' if url else '-'}",
+        f"  Local buffer (SQLite):           {config.agent.buffer_path}",
+        (
+            f"  MQTT:                            {mqtt.host}:{mqtt.port}, topics {config.agent.topic_root}/#"
+            if mqtt
+            else "  MQTT:                            off (set MQTT_HOST=... to publish; records wait in the buffer)"
+        ),
+        (
+            f"  InfluxDB:                        {influx.url}, bucket {influx.bucket}"
+            if influx
+            else "  InfluxDB:                        off (set INFLUX_URL=... to write; records wait in the buffer)"
+        ),
+        "  Ctrl+C stops.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _run_async(body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await body(stop)
+
+    asyncio.run(runner())
+    return 0

@@ -1,0 +1,32 @@
+"""The latest value and quality of every tag, as compute sees it: a value holds until the next one."""
+
+from __future__ import annotations
+
+__all__ = ["TagTable"]
+
+from edge_agent.samples import Quality, SampleBatch, Value
+
+
+class TagTable:
+    """`values[device][tag]`, shaped for expressions; a tag never seen is absent."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, Value]] = {}
+        self.quality: dict[str, dict[str, Quality]] = {}
+
+    def ingest(self, batch: SampleBatch) -> None:
+        values = self.values.setdefault(batch.device, {})
+        values.update(batch.values)
+        quality = self.quality.setdefault(batch.device, {})
+        for tag in batch.values:
+            quality[tag] = batch.quality.get(tag, Quality.GOOD)
+
+    def usable(self, ref: str) -> bool:
+        """True when `device.tag` has a value that is not bad."""
+        device, tag = ref.split(".", 1)
+        q = self.quality.get(device, {}).get(tag)
+        return q is not None and q is not Quality.BAD and self.values[device].get(tag) is not None
+
+    def value(self, ref: str) -> Value:
+        device, tag = ref.split(".", 1)
+        return self.values.get(device, {}).get(tag)

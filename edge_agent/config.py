@@ -1,0 +1,310 @@
+"""Load a configuration file: YAML with line numbers, `${...}` substitution, validation, references.
+
+Every problem becomes a `ConfigIssue` naming file, line, dotted path and what was expected, and all
+of them are reported at once, so an integrator fixes a file in one pass rather than one error per run.
+"""
+
+from __future__ import annotations
+
+__all__ = ["json_schema", "load_config"]
+
+import difflib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from edge_agent.compute.expression import Expression, ExpressionError
+from edge_agent.config_models import AgentFile
+from edge_agent.errors import ConfigError, ConfigIssue
+
+Loc = tuple[str | int, ...]
+
+# ${VAR}, ${VAR:-default}, ${VAR:+alternative}, ${VAR:?message}, ${file:/path}; $${ is a literal ${
+_SUBST = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\+|:\?)(.*))?", re.S)
+_SECRET_KEYS = re.compile(r"password|token|secret|key", re.IGNORECASE)
+
+
+def load_config(path: str | Path) -> AgentFile:
+    """Read, substitute, validate and cross-check one file; raise ConfigError listing every issue."""
+    source = _Source(str(path))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigIssue(source.file, None, "", f"cannot read the file: {exc.strerror}")]
+        ) from None
+    tree = source.parse(text)
+    plain = source.substitute(tree, ())
+    if source.issues:
+        raise ConfigError(source.issues)
+    try:
+        config = AgentFile.model_validate(plain)
+    except ValidationError as exc:
+        raise ConfigError([source.issue_for(err) for err in exc.errors()]) from None
+    problems = [source.at(loc, message) for loc, message in check_references(config)]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a configuration file, for editors that complete and check YAML."""
+    schema = AgentFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "edge-agent configuration"
+    return schema
+
+
+class _Source:
+    """One file being loaded: where each path stands, and the issues found so far."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[Loc, int] = {}
+        self.redacted: set[Loc] = set()
+        self.issues: list[ConfigIssue] = []
+
+    def parse(self, text: str) -> Any:
+        yaml = YAML(typ="rt")
+        try:
+            tree = yaml.load(text)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            what = exc.problem or exc.context or "not valid YAML"
+            raise ConfigError([ConfigIssue(self.file, line, "", f"YAML syntax: {what}")]) from None
+        except YAMLError as exc:
+            raise ConfigError([ConfigIssue(self.file, None, "", f"YAML syntax: {exc}")]) from None
+        if tree is None:
+            raise ConfigError([ConfigIssue(self.file, 1, "", "the file is empty")])
+        if not isinstance(tree, CommentedMap):
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        self.file, 1, "", "the top level must be a mapping (agent:, devices:, ...)"
+                    )
+                ]
+            )
+        self.lines[()] = 1
+        return tree
+
+    def substitute(self, node: Any, loc: Loc) -> Any:
+        """A plain copy of the YAML tree with `${...}` resolved, noting each path's line."""
+        if isinstance(node, CommentedMap):
+            out: dict[Any, Any] = {}
+            for key, value in node.items():
+                child = (*loc, key)
+                # Keys brought in by a merge (`<<: *anchor`) have no position of their own.
+                self.lines[child] = (
+                    node.lc.key(key)[0] if key in node.lc.data else node.lc.line
+                ) + 1
+                out[key] = self.substitute(value, child)
+            return out
+        if isinstance(node, CommentedSeq):
+            items = []
+            for index, value in enumerate(node):
+                child = (*loc, index)
+                self.lines[child] = (
+                    node.lc.item(index)[0] if index in node.lc.data else node.lc.line
+                ) + 1
+                items.append(self.substitute(value, child))
+            return items
+        if isinstance(node, str):
+            return self._expand(str(node), loc)
+        if isinstance(node, bool):
+            return bool(node)
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        return node
+
+    def _expand(self, text: str, loc: Loc) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$${":
+                return "${"
+            value, secret = self._resolve(match.group(1), loc)
+            if secret or (loc and _SECRET_KEYS.search(str(loc[-1]))):
+                self.redacted.add(loc)
+            return value
+
+        return _SUBST.sub(replace, text)
+
+    def _resolve(self, expr: str, loc: Loc) -> tuple[str, bool]:
+        if expr.startswith("file:"):
+            target = expr[5:]
+            try:
+                return Path(target).read_text(encoding="utf-8").rstrip("\r\n"), True
+            except OSError as exc:
+                self.issues.append(
+                    self.at(loc, f"cannot read secret file {target}: {exc.strerror}")
+                )
+                return "", True
+        match = _VARIABLE.fullmatch(expr)
+        if match is None:
+            self.issues.append(
+                self.at(
+                    loc,
+                    f"'${{{expr}}}' is not a variable reference "
+                    "(use ${NAME}, ${NAME:-default} or ${file:/path})",
+                )
+            )
+            return "", False
+        name, op, arg = match.groups()
+        value = os.environ.get(name, "")
+        if op == ":-":
+            return (value or arg), False
+        if op == ":+":
+            return (arg if value else ""), False
+        if not value:
+            hint = f": {arg}" if op == ":?" and arg else ""
+            self.issues.append(self.at(loc, f"environment variable {name} is not set{hint}"))
+        return value, False
+
+    def at(self, loc: Loc, message: str) -> ConfigIssue:
+        found, _ = self._locate(loc)
+        return ConfigIssue(self.file, self.lines.get(found), _dotted(loc), message)
+
+    def issue_for(self, error: Any) -> ConfigIssue:
+        found, shown = self._locate(tuple(error["loc"]))
+        message = _explain(error, redact=found in self.redacted)
+        return ConfigIssue(self.file, self.lines.get(found), _dotted(shown), message)
+
+    def _locate(self, loc: Loc) -> tuple[Loc, Loc]:
+        """The deepest path present in the file, and the path to show a person.
+
+        Pydantic adds steps that are not YAML keys (a union's tag, a validator's name); they are
+        skipped. A last step that is absent is a missing key: shown, located at its parent.
+        """
+        found: Loc = ()
+        shown: Loc = ()
+        for i, step in enumerate(loc):
+            if (*found, step) in self.lines:
+                found = (*found, step)
+                shown = (*shown, step)
+            elif (
+                i == len(loc) - 1
+                and isinstance(step, str)
+                and not step.startswith(("function-", "["))
+            ):
+                shown = (*shown, step)
+        return found, shown
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for step in loc:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+def _explain(error: Any, *, redact: bool) -> str:
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        guess = difflib.get_close_matches(key, _all_field_names(), n=1, cutoff=0.7)
+        return f"unknown key '{key}'" + (f"; did you mean '{guess[0]}'?" if guess else "")
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if redact or isinstance(given, dict | list) or kind.startswith("value_error"):
+        return message
+    return f"{message} (got {given!r})"
+
+
+_FIELD_NAMES: list[str] = []
+
+
+def _all_field_names() -> list[str]:
+    if not _FIELD_NAMES:
+        _FIELD_NAMES.extend(sorted(set(_walk_fields(AgentFile))))
+    return _FIELD_NAMES
+
+
+def _walk_fields(model: type[BaseModel], seen: set[type] | None = None) -> Iterator[str]:
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return
+    seen.add(model)
+    for name, field in model.model_fields.items():
+        yield name
+        for arg in _types_in(field.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                yield from _walk_fields(arg, seen)
+
+
+def _types_in(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        yield from _types_in(arg)
+
+
+# ---------------------------------------------------------------------------------- references
+
+
+def check_references(config: AgentFile) -> list[tuple[Loc, str]]:
+    """Names that point at nothing: tags, calendars and machines that the file does not define."""
+    tags = {f"{d}.{t}" for d, device in config.devices.items() for t in device.tags}
+    problems: list[tuple[Loc, str]] = []
+
+    def need_tag(loc: Loc, ref: str) -> None:
+        if ref not in tags:
+            problems.append((loc, _unknown("tag", ref, tags)))
+
+    for name, machine in config.machines.items():
+        base: Loc = ("machines", name)
+        if machine.calendar is not None and machine.calendar not in config.calendars:
+            problems.append(
+                ((*base, "calendar"), _unknown("calendar", machine.calendar, config.calendars))
+            )
+        for field in ("running", "fault"):
+            text = getattr(machine.state, field)
+            if text is None:
+                continue
+            try:
+                refs = Expression(text).refs
+            except ExpressionError as exc:
+                problems.append(((*base, "state", field), str(exc)))
+                continue
+            for ref in sorted(refs):
+                need_tag((*base, "state", field), ref)
+        if machine.state.reason is not None:
+            need_tag((*base, "state", "reason"), machine.state.reason)
+        if machine.counters is not None:
+            for field in ("total", "good", "reject"):
+                ref = getattr(machine.counters, field)
+                if ref is not None:
+                    need_tag((*base, "counters", field), ref)
+    for index, alarm in enumerate(config.alarms):
+        need_tag(("alarms", index, "tag"), alarm.tag)
+        if alarm.machine is not None and alarm.machine not in config.machines:
+            problems.append(
+                (("alarms", index, "machine"), _unknown("machine", alarm.machine, config.machines))
+            )
+    ids = [alarm.id for alarm in config.alarms]
+    for index, alarm in enumerate(config.alarms):
+        if ids.index(alarm.id) != index:
+            problems.append((("alarms", index, "id"), f"alarm id '{alarm.id}' is used twice"))
+    return problems
+
+
+def _unknown(what: str, name: str, known: Any) -> str:
+    names = sorted(known)
+    guess = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if guess:
+        return f"unknown {what} '{name}'; did you mean '{guess[0]}'?"
+    listed = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+    return f"unknown {what} '{name}'" + (
+        f" (defined: {listed})" if names else f" (no {what}s are defined)"
+    )

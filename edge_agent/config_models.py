@@ -1,0 +1,391 @@
+"""The configuration schema: every key an integrator may write, with its type and default.
+
+The rest of the agent receives these frozen objects, never raw dicts. The JSON Schema that editors
+use (`edge-agent schema`) is generated from these classes, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentConfig",
+    "AgentFile",
+    "AlarmConfig",
+    "BreakConfig",
+    "CalendarConfig",
+    "CounterConfig",
+    "DeviceConfig",
+    "HttpConfig",
+    "InfluxSinkConfig",
+    "LimitAlarmConfig",
+    "MachineConfig",
+    "ModbusDeviceConfig",
+    "ModbusTagConfig",
+    "MqttSinkConfig",
+    "SinksConfig",
+    "StateRulesConfig",
+    "TlsConfig",
+]
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64),
+    Field(description="A name of letters, digits and '_', not starting with a digit."),
+]
+TagRef = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"),
+    Field(description="A tag as 'device.tag'."),
+]
+LocalTime = Annotated[
+    str,
+    StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"),
+    Field(description="Local wall-clock time, 'HH:MM' (24 h)."),
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _empty_is_false(value: Any) -> Any:
+    # `enabled: ${MQTT_HOST:+true}` yields "" when the variable is unset: that means "off".
+    return False if value == "" or value is None else value
+
+
+Switch = Annotated[bool, BeforeValidator(_empty_is_false)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------------------- agent
+
+
+class HttpConfig(_Model):
+    """The agent's local web page, health check and Prometheus metrics."""
+
+    enabled: Switch = True
+    host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 opens it to the LAN.")
+    port: Port = 8080
+
+
+class AgentConfig(_Model):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
+        description="Unique id of this agent in the plant; part of every MQTT topic and InfluxDB point."
+    )
+    topic_prefix: str | None = Field(
+        None, description="Root of this agent's MQTT topics; default 'edge/<id>'."
+    )
+    buffer_path: Path = Field(
+        Path("var/outbox.db"), description="SQLite file of the store-and-forward buffer."
+    )
+    language: Literal["en", "zh-CN"] = "en"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http: HttpConfig = HttpConfig()
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _topic_prefix_is_plain(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value or value.startswith("/") or value.endswith("/") or re.search(r"[#+\s]", value)
+        ):
+            raise ValueError(
+                "a topic prefix is non-empty, has no leading or trailing '/', "
+                "no wildcards (+ #) and no spaces"
+            )
+        return value
+
+    @property
+    def topic_root(self) -> str:
+        return self.topic_prefix or f"edge/{self.id}"
+
+
+# --------------------------------------------------------------------------------------- devices
+
+ModbusTable = Literal["coil", "discrete_input", "holding", "input"]
+ModbusType = Literal[
+    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
+]
+
+
+_REGISTERS = {"int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}
+
+
+class ModbusTagConfig(_Model):
+    """One value read from a Modbus device."""
+
+    table: ModbusTable = "holding"
+    address: int = Field(ge=0, le=65535, description="Register or bit address (see `addressing`).")
+    type: ModbusType = "uint16"
+    bit: int | None = Field(
+        None, ge=0, le=15, description="For type bool on a register table: bit 0 (LSB) to 15."
+    )
+    byte_order: Literal["ABCD", "DCBA", "BADC", "CDAB"] = Field(
+        "ABCD",
+        description="ABCD big-endian; DCBA little-endian; BADC bytes swapped in each word; "
+        "CDAB words swapped.",
+    )
+    length: int | None = Field(
+        None, ge=1, le=250, description="For type string: length in bytes (2 per register)."
+    )
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = Field(None, description="Engineering unit, shown on the local page.")
+
+    @property
+    def size(self) -> int:
+        """Registers (or bits, on bit tables) the tag occupies."""
+        if self.type == "string":
+            return -(-(self.length or 0) // 2)
+        return _REGISTERS.get(self.type, 1)
+
+    @model_validator(mode="after")
+    def _fits_table(self) -> ModbusTagConfig:
+        bit_table = self.table in ("coil", "discrete_input")
+        if bit_table and self.type != "bool":
+            raise ValueError(f"a {self.table} holds one bit: its type is bool, not {self.type}")
+        if bit_table and self.bit is not None:
+            raise ValueError(f"'bit' selects a bit of a register; a {self.table} is a bit already")
+        if not bit_table and self.type == "bool" and self.bit is None:
+            raise ValueError("type bool on a register needs 'bit' (0-15)")
+        if self.bit is not None and self.type != "bool":
+            raise ValueError("'bit' goes with type bool only")
+        if self.type == "string" and self.length is None:
+            raise ValueError("type string needs 'length' (bytes)")
+        if self.type != "string" and self.length is not None:
+            raise ValueError("'length' goes with type string only")
+        if (self.scale != 1.0 or self.offset != 0.0) and self.type in ("bool", "string"):
+            raise ValueError(f"'scale' and 'offset' apply to numbers, not to {self.type}")
+        return self
+
+
+class ModbusDeviceConfig(_Model):
+    """A PLC or sensor read over Modbus TCP, RTU on a serial line, or RTU framed over TCP."""
+
+    driver: Literal["modbus"]
+    transport: Literal["tcp", "rtu", "rtu_over_tcp"] = "tcp"
+    host: str | None = Field(None, description="For tcp and rtu_over_tcp.")
+    port: Port = 502
+    serial_port: str | None = Field(None, description="For rtu, e.g. /dev/ttyUSB0.")
+    baudrate: int = Field(19200, ge=300, le=921600)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    unit_id: int = Field(1, ge=0, le=255, description="Modbus unit (slave) id.")
+    addressing: Literal[0, 1] = Field(
+        0, description="0: addresses are wire addresses; 1: address 1 is wire address 0."
+    )
+    poll_interval_s: float = Field(1.0, ge=0.01, le=86400)
+    timeout_s: float = Field(1.0, gt=0, le=60)
+    max_gap_registers: int = Field(
+        8, ge=0, le=124, description="Unused registers a request may read across to save a request."
+    )
+    max_gap_bits: int = Field(64, ge=0, le=1999)
+    max_registers_per_request: int = Field(125, ge=1, le=125)
+    max_bits_per_request: int = Field(2000, ge=1, le=2000)
+    backoff_max_s: float = Field(30.0, ge=0.1, le=3600, description="Longest wait between retries.")
+    tags: dict[Name, ModbusTagConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _transport_has_its_address(self) -> ModbusDeviceConfig:
+        if self.transport in ("tcp", "rtu_over_tcp") and not self.host:
+            raise ValueError(f"transport {self.transport} needs 'host'")
+        if self.transport == "rtu" and not self.serial_port:
+            raise ValueError("transport rtu needs 'serial_port'")
+        for name, tag in self.tags.items():
+            if tag.address < self.addressing:
+                raise ValueError(f"tag {name}: address {tag.address} is below 1 with addressing 1")
+            limit = self.max_registers_per_request if tag.table in ("holding", "input") else None
+            if limit is not None and tag.size > limit:
+                raise ValueError(
+                    f"tag {name} spans {tag.size} registers; max_registers_per_request is {limit}"
+                )
+            if tag.address - self.addressing + tag.size > 65536:
+                raise ValueError(f"tag {name} runs past address 65535")
+        return self
+
+
+DeviceConfig = ModbusDeviceConfig
+
+
+# -------------------------------------------------------------------------------------- machines
+
+
+class StateRulesConfig(_Model):
+    """Expressions over 'device.tag' names that tell what the machine is doing."""
+
+    running: str = Field(description="True while the machine produces, e.g. 'plc.running == 1'.")
+    fault: str | None = Field(None, description="True while the machine is down on a fault.")
+    reason: TagRef | None = Field(None, description="Tag whose value names the fault (a code).")
+
+
+class CounterConfig(_Model):
+    total: TagRef
+    good: TagRef | None = None
+    reject: TagRef | None = None
+    modulus: int | None = Field(
+        None,
+        ge=2,
+        description="Counter wraps at this value (65536 for 16 bits); else a drop is a reset.",
+    )
+
+    @model_validator(mode="after")
+    def _good_or_reject(self) -> CounterConfig:
+        if (self.good is None) == (self.reject is None):
+            raise ValueError("give exactly one of 'good' or 'reject' beside 'total'")
+        return self
+
+
+def _keys_as_text(value: Any) -> Any:
+    # YAML reads `1: Die jam` with an integer key; fault codes are looked up as text.
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+class MachineConfig(_Model):
+    calendar: Name | None = None
+    ideal_cycle_time_s: float = Field(gt=0)
+    micro_stop_s: float = Field(0.0, ge=0)
+    state: StateRulesConfig
+    counters: CounterConfig | None = None
+    reasons: Annotated[dict[str, str], BeforeValidator(_keys_as_text)] = {}
+
+
+# ------------------------------------------------------------------------------------- calendars
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class BreakConfig(_Model):
+    start: LocalTime
+    end: LocalTime
+    name: str | None = None
+
+
+class ShiftConfig(_Model):
+    name: Name
+    start: LocalTime
+    end: LocalTime
+    days: list[Weekday] | None = Field(
+        None, description="Days the shift starts on; default every day."
+    )
+    breaks: list[BreakConfig] = []
+
+
+class CalendarConfig(_Model):
+    timezone: str = Field(description="IANA time zone name, e.g. Asia/Shanghai or Europe/Berlin.")
+    shifts: list[ShiftConfig] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+            ) from None
+        return value
+
+
+# ---------------------------------------------------------------------------------------- alarms
+
+
+class LimitAlarmConfig(_Model):
+    id: Name
+    type: Literal["limit"]
+    tag: TagRef
+    priority: Literal["low", "medium", "high", "urgent"] = "medium"
+    machine: Name | None = None
+    message: str | None = None
+    high_high: float | None = None
+    high: float | None = None
+    low: float | None = None
+    low_low: float | None = None
+    deadband: float = Field(0.0, ge=0)
+    on_delay_s: float = Field(0.0, ge=0)
+    off_delay_s: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> LimitAlarmConfig:
+        if all(v is None for v in (self.high_high, self.high, self.low, self.low_low)):
+            raise ValueError("a limit alarm needs at least one of high_high, high, low, low_low")
+        return self
+
+
+AlarmConfig = LimitAlarmConfig
+
+
+# ----------------------------------------------------------------------------------------- sinks
+
+
+class TlsConfig(_Model):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = Field(False, description="Skip the server name check (test benches only).")
+
+
+class MqttSinkConfig(_Model):
+    enabled: Switch = True
+    host: str = "localhost"
+    port: Port = 1883
+    client_id: str | None = Field(None, description="Default: the agent id.")
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: TlsConfig | None = None
+    qos: Literal[0, 1, 2] = 1
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    raw_values: Literal["per_poll", "per_tag"] = Field(
+        "per_poll",
+        description="per_poll: one message per device poll; per_tag: one message per tag.",
+    )
+    retain_values: bool = False
+    batch_records: int = Field(
+        500, ge=1, le=100000, description="Records taken from the buffer at once."
+    )
+
+
+class InfluxSinkConfig(_Model):
+    enabled: Switch = True
+    url: str = "http://localhost:8086"
+    token: SecretStr | None = None
+    org: str = ""
+    bucket: str = "edge"
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    verify_ssl: bool = True
+    batch_records: int = Field(
+        500, ge=1, le=100000, description="Records taken from the buffer at once."
+    )
+
+
+class SinksConfig(_Model):
+    mqtt: MqttSinkConfig | None = None
+    influxdb: InfluxSinkConfig | None = None
+
+
+# ------------------------------------------------------------------------------------------ file
+
+
+class AgentFile(_Model):
+    """A whole configuration file."""
+
+    agent: AgentConfig
+    devices: dict[Name, DeviceConfig] = {}
+    machines: dict[Name, MachineConfig] = {}
+    calendars: dict[Name, CalendarConfig] = {}
+    alarms: list[AlarmConfig] = []
+    sinks: SinksConfig = SinksConfig()

@@ -1,0 +1,121 @@
+"""The agent's local HTTP port: the live page, its JSON, /health and Prometheus /metrics.
+
+A standard-library server on its own thread: the page is for one engineer and a Prometheus scrape,
+not for the internet. Data is taken from the event loop through `run_coroutine_threadsafe`, so the
+server thread never reads the agent's state while the loop changes it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LocalServer"]
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+_log = logging.getLogger(__name__)
+
+Snapshot = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class LocalServer:
+    def __init__(
+        self, host: str, port: int, snapshot: Snapshot, registry: CollectorRegistry
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._snapshot = snapshot
+        self._registry = registry
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> None:
+        """Bind and serve; raises OSError (e.g. port in use) before anything runs."""
+        loop = asyncio.get_running_loop()
+        handler = _handler(loop, self._snapshot, self._registry)
+        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+def _handler(
+    loop: asyncio.AbstractEventLoop, snapshot: Snapshot, registry: CollectorRegistry
+) -> type[BaseHTTPRequestHandler]:
+    page = files("edge_agent").joinpath("web/index.html").read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "edge-agent"
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path in ("/", "/index.html"):
+                self._send(200, "text/html; charset=utf-8", page)
+            elif path == "/api/state":
+                self._send_json(200, self._state())
+            elif path == "/health":
+                state = self._state()
+                reasons = _health_reasons(state)
+                self._send_json(
+                    200 if not reasons else 503, {"ok": not reasons, "reasons": reasons}
+                )
+            elif path == "/metrics":
+                self._state()  # refreshes the buffer gauges
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+            else:
+                self._send_json(404, {"error": f"no such page: {path}"})
+
+        def _state(self) -> dict[str, Any]:
+            return asyncio.run_coroutine_threadsafe(snapshot(), loop).result(timeout=5)
+
+        def _send_json(self, status: int, body: dict[str, Any]) -> None:
+            self._send(
+                status,
+                "application/json; charset=utf-8",
+                json.dumps(body, ensure_ascii=False).encode(),
+            )
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            _log.debug("http: " + format, *args)
+
+    return Handler
+
+
+def _health_reasons(state: dict[str, Any]) -> list[str]:
+    """Why the agent is not fully healthy; empty when every device and sink is fine."""
+    reasons = [
+        f"device {d['name']} is not answering: {d['error']}"
+        for d in state["devices"]
+        if d["up"] is False
+    ]
+    reasons += [
+        f"sink {s['name']} cannot deliver: {s['error']}" for s in state["sinks"] if s["error"]
+    ]
+    return reasons

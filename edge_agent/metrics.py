@@ -1,0 +1,49 @@
+"""Prometheus metrics of one agent, on a registry of its own (several agents can share a process)."""
+
+from __future__ import annotations
+
+__all__ = ["Metrics"]
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.polls = Counter("edge_device_polls", "Polls attempted", ["device"], registry=r)
+        self.poll_errors = Counter(
+            "edge_device_poll_errors", "Polls that failed", ["device"], registry=r
+        )
+        self.poll_overruns = Counter(
+            "edge_device_poll_overruns",
+            "Polls skipped: the previous one still ran",
+            ["device"],
+            registry=r,
+        )
+        self.poll_seconds = Histogram(
+            "edge_device_poll_seconds",
+            "Duration of a successful poll",
+            ["device"],
+            registry=r,
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.values_read = Counter("edge_device_values", "Values read", ["device"], registry=r)
+        self.device_up = Gauge(
+            "edge_device_up", "1 while the device answers", ["device"], registry=r
+        )
+        self.delivered = Counter(
+            "edge_sink_delivered_records", "Records confirmed by the server", ["sink"], registry=r
+        )
+        self.sink_errors = Counter(
+            "edge_sink_errors", "Failed delivery attempts", ["sink"], registry=r
+        )
+        self.sink_up = Gauge(
+            "edge_sink_connected", "1 while the sink's server is reachable", ["sink"], registry=r
+        )
+        self.sink_pending = Gauge(
+            "edge_sink_pending_records", "Records not yet confirmed", ["sink"], registry=r
+        )
+        self.outbox_records = Gauge(
+            "edge_outbox_records", "Records in the local buffer", registry=r
+        )
+        self.outbox_bytes = Gauge("edge_outbox_bytes", "Size of the local buffer file", registry=r)

@@ -1,0 +1,160 @@
+"""One supervised poller per device: timing, quality on failure, backoff, state-change logging.
+
+Failures become data, not exceptions: a device that stops answering has its tags marked bad once,
+is retried with jittered exponential backoff, and never delays another device's polls.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DevicePoller"]
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from drivers.base import Driver, Reading
+from edge_agent.backoff import Backoff
+from edge_agent.errors import ConnectError
+from edge_agent.metrics import Metrics
+from edge_agent.outbox import Record
+from edge_agent.samples import Quality, SampleBatch
+
+_log = logging.getLogger(__name__)
+
+
+class DevicePoller:
+    def __init__(
+        self,
+        name: str,
+        driver: Driver,
+        *,
+        timeout_s: float,
+        backoff_max_s: float,
+        on_batch: Callable[[SampleBatch], None],
+        on_record: Callable[[Record], None],
+        metrics: Metrics,
+    ) -> None:
+        self.name = name
+        self.driver = driver
+        self.timeout_s = timeout_s
+        self.on_batch = on_batch
+        self.on_record = on_record
+        self.metrics = metrics
+        self.backoff = Backoff(base_s=min(1.0, backoff_max_s), max_s=backoff_max_s)
+        self.up: bool | None = None  # None until the first poll says
+        self.last_error: str | None = None
+        self.down_since: float | None = None
+        self.retry_at = 0.0
+        self.last_ok_ns = 0
+        self._failed_tags: dict[str, str] = {}
+        metrics.device_up.labels(name).set(0)
+
+    async def poll(self) -> None:
+        """One poll; never raises (the scheduler must not lose the job)."""
+        if self.up is False and time.monotonic() < self.retry_at:
+            return
+        self.metrics.polls.labels(self.name).inc()
+        ts_ns = time.time_ns()
+        started = time.perf_counter()
+        try:
+            reading = await asyncio.wait_for(self.driver.read(), self.timeout_s)
+        except ConnectError as exc:
+            self._link_failed(ts_ns, str(exc))
+            return
+        except TimeoutError:
+            await self.driver.close()  # the read was cut off mid-request: start from a clean link
+            self._link_failed(ts_ns, f"{self.driver.endpoint}: poll took over {self.timeout_s} s")
+            return
+        except Exception as exc:  # a driver bug must not kill the poll job; it is logged in full
+            _log.exception("device %s: unexpected error in driver", self.name)
+            self._link_failed(ts_ns, f"{type(exc).__name__}: {exc}")
+            return
+        self.metrics.poll_seconds.labels(self.name).observe(time.perf_counter() - started)
+        self._link_ok(ts_ns)
+        self._deliver(ts_ns, reading)
+
+    def _deliver(self, ts_ns: int, reading: Reading) -> None:
+        values = reading.values
+        quality: dict[str, Quality] = {}
+        if reading.failed:
+            for tag in reading.failed:
+                values[tag] = None
+                quality[tag] = Quality.BAD
+        if reading.failed != self._failed_tags:
+            self._log_tag_failures(reading.failed)
+        self.metrics.values_read.labels(self.name).inc(len(values) - len(quality))
+        self.on_batch(SampleBatch(self.name, ts_ns, values, quality))
+
+    def _link_ok(self, ts_ns: int) -> None:
+        self.last_ok_ns = ts_ns
+        if self.up:
+            return
+        if self.up is False and self.down_since is not None:
+            _log.info(
+                "device %s (%s) answers again after %.1f s",
+                self.name,
+                self.driver.endpoint,
+                time.monotonic() - self.down_since,
+            )
+        self.up, self.last_error, self.down_since = True, None, None
+        self.backoff.reset()
+        self.metrics.device_up.labels(self.name).set(1)
+        self.on_record(
+            Record(
+                "link",
+                self.name,
+                ts_ns,
+                {
+                    "device": self.name,
+                    "state": "up",
+                    "endpoint": self.driver.endpoint,
+                    "error": None,
+                },
+            )
+        )
+
+    def _link_failed(self, ts_ns: int, error: str) -> None:
+        self.metrics.poll_errors.labels(self.name).inc()
+        delay = self.backoff.next_delay()
+        self.retry_at = time.monotonic() + delay
+        if self.up is False and error == self.last_error:
+            _log.debug("device %s still down: %s; next try in %.1f s", self.name, error, delay)
+            return
+        if self.up is not False:
+            self.down_since = time.monotonic()
+            bad = dict.fromkeys(self.driver.tag_names)
+            self.on_batch(SampleBatch(self.name, ts_ns, bad, dict.fromkeys(bad, Quality.BAD)))
+            self.metrics.device_up.labels(self.name).set(0)
+        _log.error(
+            "device %s is not answering: %s; its tags are bad, next try in %.1f s",
+            self.name,
+            error,
+            delay,
+        )
+        self.up, self.last_error = False, error
+        self._failed_tags = {}
+        self.on_record(
+            Record(
+                "link",
+                self.name,
+                ts_ns,
+                {
+                    "device": self.name,
+                    "state": "down",
+                    "endpoint": self.driver.endpoint,
+                    "error": error,
+                },
+            )
+        )
+
+    def _log_tag_failures(self, failed: dict[str, str]) -> None:
+        if failed:
+            by_reason: dict[str, list[str]] = {}
+            for tag, reason in failed.items():
+                by_reason.setdefault(reason, []).append(tag)
+            for reason, tags in by_reason.items():
+                _log.warning("device %s: %s; bad: %s", self.name, reason, ", ".join(sorted(tags)))
+        else:
+            _log.info("device %s: every tag reads again", self.name)
+        self._failed_tags = dict(failed)

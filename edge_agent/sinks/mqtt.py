@@ -1,0 +1,186 @@
+"""MQTT sink on paho-mqtt 2.x: a topic tree under the agent's prefix, QoS 1, retained state, LWT.
+
+Topics (`<root>` is `agent.topic_prefix`, default `edge/<agent id>`):
+  <root>/status                        online / offline, retained (birth and last will)
+  <root>/devices/<device>              one message per poll (raw_values: per_poll)
+  <root>/devices/<device>/<tag>        one message per tag (raw_values: per_tag)
+  <root>/devices/<device>/link         up / down with the last error, retained
+  <root>/machines/<machine>/state      current machine state, retained
+
+Every payload is JSON with `seq`, the buffer's sequence number: a consumer that sees a number
+again after a reconnect or restart knows it is a duplicate. A batch counts as delivered only when
+the broker acknowledged every message of it (PUBACK for QoS 1); paho resends unacknowledged
+messages by itself after a reconnect, so the sink waits rather than publishing them twice.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MqttSink", "messages_for"]
+
+import asyncio
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edge_agent.config_models import MqttSinkConfig
+from edge_agent.errors import ConnectError
+from edge_agent.outbox import StoredRecord
+from edge_agent.timefmt import iso_utc
+
+_log = logging.getLogger(__name__)
+
+Message = tuple[str, str, bool]  # topic, payload, retain
+
+
+class MqttSink:
+    name = "mqtt"
+
+    def __init__(self, config: MqttSinkConfig, agent_id: str, topic_root: str) -> None:
+        self.config = config
+        self.root = topic_root
+        self.client_id = config.client_id or agent_id
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: mqtt.Client | None = None
+        # Re-entrant: paho may call on_publish from inside publish() on this same thread.
+        self._lock = threading.RLock()
+        self._publishing = False
+        self._unacked: set[int] = set()
+        self._all_acked = asyncio.Event()
+        self._connected = threading.Event()
+        self.messages_published = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        if self.config.username:
+            password = self.config.password.get_secret_value() if self.config.password else None
+            client.username_pw_set(self.config.username, password)
+        if self.config.tls is not None:
+            self._set_tls(client)
+        client.max_inflight_messages_set(1000)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.will_set(f"{self.root}/status", "offline", qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        self._client = client
+        # connect_async + loop_start: paho connects and reconnects on its own thread, so a broker
+        # that is down at start-up is retried like one that goes down later.
+        client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
+        client.loop_start()
+
+    async def deliver(self, records: list[StoredRecord]) -> None:
+        client = self._client
+        assert client is not None, "deliver() before start()"
+        published = 0
+        with self._lock:
+            self._publishing = True
+            try:
+                for record in records:
+                    for topic, payload, retain in messages_for(record, self.root, self.config):
+                        info = client.publish(topic, payload, qos=self.config.qos, retain=retain)
+                        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                            raise ConnectError("MQTT client queue is full")
+                        self._unacked.add(info.mid)
+                        published += 1
+            finally:
+                self._publishing = False
+            waiting = bool(self._unacked)
+            self._all_acked.clear()
+        if waiting:
+            # Waits across reconnects: paho resends what the broker has not acknowledged.
+            await self._all_acked.wait()
+        self.messages_published += published
+
+    async def close(self) -> None:
+        client = self._client
+        if client is None:
+            return
+        if self.connected:
+            info = client.publish(f"{self.root}/status", "offline", qos=1, retain=True)
+            await asyncio.to_thread(info.wait_for_publish, 2.0)
+        client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+        self._client = None
+
+    # ---- paho callbacks, on paho's network thread
+
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if reason.is_failure:
+            _log.error("MQTT broker %s refused the connection: %s", self.endpoint, reason)
+            return
+        self._connected.set()
+        _log.info("MQTT connected to %s as %s", self.endpoint, self.client_id)
+        client.publish(f"{self.root}/status", "online", qos=1, retain=True)
+
+    def _on_disconnect(
+        self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        if self._connected.is_set():
+            _log.warning("MQTT connection to %s lost (%s); retrying", self.endpoint, reason)
+        self._connected.clear()
+
+    def _on_publish(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any
+    ) -> None:
+        with self._lock:
+            self._unacked.discard(mid)
+            done = not self._unacked and not self._publishing
+        if done and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._all_acked.set)
+
+    def _set_tls(self, client: mqtt.Client) -> None:
+        tls = self.config.tls
+        assert tls is not None
+        client.tls_set(
+            ca_certs=str(tls.ca_file) if tls.ca_file else None,
+            certfile=str(tls.cert_file) if tls.cert_file else None,
+            keyfile=str(tls.key_file) if tls.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(tls.insecure)
+
+
+def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Iterator[Message]:
+    """The MQTT messages of one buffered record."""
+    kind = record.kind
+    if kind == "values" and config.raw_values == "per_poll":
+        # The body is JSON already: splice seq and ts in front instead of decoding and re-encoding.
+        head = f'{{"seq":{record.seq},"ts":"{iso_utc(record.ts_ns)}",'
+        yield f"{root}/devices/{record.key}", head + record.body[1:], config.retain_values
+        return
+    body = json.loads(record.body)
+    meta = {"seq": record.seq, "ts": iso_utc(record.ts_ns)}
+    if kind == "values":
+        quality = body.get("quality", {})
+        for tag, value in body["values"].items():
+            payload = {**meta, "value": value, "quality": quality.get(tag, "good")}
+            yield f"{root}/devices/{body['device']}/{tag}", _json(payload), config.retain_values
+    elif kind == "link":
+        yield f"{root}/devices/{body['device']}/link", _json({**meta, **body}), True
+    elif kind == "state":
+        yield f"{root}/machines/{body['machine']}/state", _json({**meta, **body}), True
+
+
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
