@@ -51,9 +51,11 @@ def encode(tag: ModbusTagConfig, value: Value) -> list[int]:
         raw = text
     else:
         code, _ = _NUMBERS[tag.type]
-        number = (float(value) - tag.offset) / tag.scale if isinstance(value, int | float) else 0.0  # type: ignore[arg-type]
+        number: float | int = value if isinstance(value, int | float) else 0  # type: ignore[assignment]
+        if tag.scale != 1.0 or tag.offset != 0.0:
+            number = (number - tag.offset) / tag.scale
         if code not in "fd":
-            number = round(number)
+            number = round(number)  # whole numbers stay exact: no detour through float
         raw = struct.pack(f">{code}", number)
     wire = _reorder(raw, tag.byte_order)
     return list(struct.unpack(f">{len(wire) // 2}H", wire))

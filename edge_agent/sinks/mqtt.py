@@ -52,6 +52,7 @@ class MqttSink:
         self._unacked: set[int] = set()
         self._all_acked = asyncio.Event()
         self._connected = threading.Event()
+        self._closing = False
         self.messages_published = 0
 
     @property
@@ -114,6 +115,7 @@ class MqttSink:
         client = self._client
         if client is None:
             return
+        self._closing = True
         if self.connected:
             info = client.publish(f"{self.root}/status", "offline", qos=1, retain=True)
             await asyncio.to_thread(info.wait_for_publish, 2.0)
@@ -136,7 +138,7 @@ class MqttSink:
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
     ) -> None:
-        if self._connected.is_set():
+        if self._connected.is_set() and not self._closing:
             _log.warning("MQTT connection to %s lost (%s); retrying", self.endpoint, reason)
         self._connected.clear()
 

@@ -1,0 +1,192 @@
+"""Real servers for tests and benchmarks, each on a free loopback port, stopped afterwards.
+
+mosquitto and VictoriaMetrics come from Debian packages, the independent Modbus peer from npm;
+`make test` installs all three. A missing one is an install error, never a skipped test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PEERS = Path(__file__).resolve().parents[1] / "peers"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, timeout_s: float = 10.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def _require(binary: str) -> str:
+    path = shutil.which(binary) or next(
+        (p for p in (f"/usr/sbin/{binary}", f"/usr/bin/{binary}") if Path(p).exists()), None
+    )
+    if path is None:
+        raise RuntimeError(f"{binary} is not installed: run 'make test' (it installs it)")
+    return path
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Mosquitto:
+    port: int
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence false\n"
+            # The default of 1000 drops QoS 1 messages for a slow test subscriber.
+            "max_queued_messages 1000000\n"
+            "max_inflight_messages 1000\n"
+        )
+        self.proc = subprocess.Popen(
+            [_require("mosquitto"), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "mosquitto.log").open("wb"),
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+
+@dataclass
+class VictoriaMetrics:
+    """Speaks the InfluxDB v2 write API (/api/v2/write); /api/v1/export reads points back."""
+
+    port: int
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                _require("victoria-metrics"),
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                f"-storageDataPath={self.workdir / 'vm-data'}",
+                "-retentionPeriod=100y",
+                "-search.disableCache",
+                "-search.latencyOffset=0s",
+                "-loggerLevel=ERROR",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "victoria.log").open("wb"),
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    def export(self, match: str) -> list[dict[str, object]]:
+        """Every series matching a selector, with all its raw samples."""
+        query = urllib.parse.urlencode({"match[]": match, "start": "0"})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=10) as response:
+            return [json.loads(line) for line in response.read().decode().splitlines() if line]
+
+    def wait_for(
+        self, match: str, *, points: int, timeout_s: float = 15.0
+    ) -> list[dict[str, object]]:
+        """Poll until the selector returns at least `points` samples in total."""
+        deadline = time.monotonic() + timeout_s
+        series: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            # VictoriaMetrics makes fresh points searchable after about a second.
+            with contextlib.suppress(OSError):
+                series = self.export(match)
+                if sum(len(s["values"]) for s in series) >= points:  # type: ignore[arg-type]
+                    return series
+            time.sleep(0.3)
+        return series
+
+
+@dataclass
+class NodeModbusPeer:
+    """The independent Modbus TCP server (npm modbus-serial), with fixed values."""
+
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    def start(self) -> None:
+        if not (PEERS / "node_modules" / "modbus-serial").exists():
+            raise RuntimeError(
+                "npm peers are not installed: run 'make test' (npm ci in tests/peers)"
+            )
+        self.proc = subprocess.Popen(
+            [_require("node"), str(PEERS / "modbus_server.js"), "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().split()
+        if len(line) != 2 or line[0] != "ready":
+            raise RuntimeError(f"modbus peer did not start: {line!r}")
+        self.port = int(line[1])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+
+@contextlib.contextmanager
+def serial_pair(workdir: Path) -> Iterator[tuple[str, str]]:
+    """Two linked pseudo-terminals from socat: a virtual RS-485 line for Modbus RTU."""
+    a, b = workdir / "ttyA", workdir / "ttyB"
+    proc = subprocess.Popen(
+        [_require("socat"), f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not (a.exists() and b.exists()):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("socat did not create the serial pair")
+            time.sleep(0.02)
+        yield str(a), str(b)
+    finally:
+        _stop(proc)
