@@ -51,6 +51,7 @@ class Agent:
         self.sinks = self._make_sinks()
         self.scheduler = AsyncIOScheduler()
         self._tasks: list[asyncio.Task[None]] = []
+        _warn_inactive(config)
 
     def _make_sinks(self) -> list[SinkRunner]:
         agent, sinks = self.config.agent, self.config.sinks
@@ -200,3 +201,15 @@ class Agent:
             "sinks": sinks,
             "buffer": {"path": str(self.config.agent.buffer_path), **stats},
         }
+
+
+def _warn_inactive(config: AgentFile) -> None:
+    """Say plainly which configured features this version checks but does not act on yet."""
+    if config.alarms:
+        _log.warning(
+            "%d alarm definition(s) are checked but alarm evaluation is not in this version: "
+            "they will not fire",
+            len(config.alarms),
+        )
+    if config.calendars or any(m.counters for m in config.machines.values()):
+        _log.info("calendars and counters are checked; OEE is not computed by this version")

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from edge_agent.compute.expression import Expression, ExpressionError
@@ -35,12 +35,7 @@ _SECRET_KEYS = re.compile(r"password|token|secret|key", re.IGNORECASE)
 def load_config(path: str | Path) -> AgentFile:
     """Read, substitute, validate and cross-check one file; raise ConfigError listing every issue."""
     source = _Source(str(path))
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            [ConfigIssue(source.file, None, "", f"cannot read the file: {exc.strerror}")]
-        ) from None
+    text = source.read(Path(path))
     tree = source.parse(text)
     plain = source.substitute(tree, ())
     if source.issues:
@@ -49,7 +44,7 @@ def load_config(path: str | Path) -> AgentFile:
         config = AgentFile.model_validate(plain)
     except ValidationError as exc:
         raise ConfigError([source.issue_for(err) for err in exc.errors()]) from None
-    problems = [source.at(loc, message) for loc, message in check_references(config)]
+    problems = [source.at(loc, message) for loc, message in check_semantics(config)]
     if problems:
         raise ConfigError(problems)
     return config
@@ -70,17 +65,30 @@ class _Source:
         self.file = file
         self.lines: dict[Loc, int] = {}
         self.redacted: set[Loc] = set()
+        self.secrets: set[str] = set()
+        self.sequences: set[Loc] = set()
         self.issues: list[ConfigIssue] = []
+
+    def read(self, path: Path) -> str:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                [ConfigIssue(self.file, None, "", f"cannot read the file: {exc.strerror}")]
+            ) from None
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            message = f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02X}); save it as UTF-8"
+            raise ConfigError([ConfigIssue(self.file, line, "", message)]) from None
 
     def parse(self, text: str) -> Any:
         yaml = YAML(typ="rt")
         try:
             tree = yaml.load(text)
         except MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark is not None else None
-            what = exc.problem or exc.context or "not valid YAML"
-            raise ConfigError([ConfigIssue(self.file, line, "", f"YAML syntax: {what}")]) from None
+            raise ConfigError([ConfigIssue(self.file, *_yaml_syntax(exc))]) from None
         except YAMLError as exc:
             raise ConfigError([ConfigIssue(self.file, None, "", f"YAML syntax: {exc}")]) from None
         if tree is None:
@@ -101,14 +109,13 @@ class _Source:
         if isinstance(node, CommentedMap):
             out: dict[Any, Any] = {}
             for key, value in node.items():
-                child = (*loc, key)
-                # Keys brought in by a merge (`<<: *anchor`) have no position of their own.
-                self.lines[child] = (
-                    node.lc.key(key)[0] if key in node.lc.data else node.lc.line
-                ) + 1
-                out[key] = self.substitute(value, child)
+                # Keys are names: `101:` or `1: Die jam` are text to the agent, not numbers.
+                child = (*loc, str(key))
+                self.lines[child] = _key_line(node, key)
+                out[str(key)] = self.substitute(value, child)
             return out
         if isinstance(node, CommentedSeq):
+            self.sequences.add(loc)
             items = []
             for index, value in enumerate(node):
                 child = (*loc, index)
@@ -117,6 +124,16 @@ class _Source:
                 ) + 1
                 items.append(self.substitute(value, child))
             return items
+        if isinstance(node, TaggedScalar) or getattr(getattr(node, "tag", None), "value", None):
+            tag = getattr(getattr(node, "tag", None), "value", "?")
+            self.issues.append(
+                self.at(
+                    loc,
+                    f"the YAML tag {tag} is not supported; "
+                    "take values from outside the file with ${VAR} or ${file:/path}",
+                )
+            )
+            return None
         if isinstance(node, str):
             return self._expand(str(node), loc)
         if isinstance(node, bool):
@@ -134,6 +151,8 @@ class _Source:
             value, secret = self._resolve(match.group(1), loc)
             if secret or (loc and _SECRET_KEYS.search(str(loc[-1]))):
                 self.redacted.add(loc)
+                if value:
+                    self.secrets.add(value)
             return value
 
         return _SUBST.sub(replace, text)
@@ -147,7 +166,11 @@ class _Source:
                 self.issues.append(
                     self.at(loc, f"cannot read secret file {target}: {exc.strerror}")
                 )
-                return "", True
+            except UnicodeDecodeError:
+                self.issues.append(
+                    self.at(loc, f"cannot read secret file {target}: not UTF-8 text")
+                )
+            return "", True
         match = _VARIABLE.fullmatch(expr)
         if match is None:
             self.issues.append(
@@ -164,19 +187,43 @@ class _Source:
             return (value or arg), False
         if op == ":+":
             return (arg if value else ""), False
-        if not value:
-            hint = f": {arg}" if op == ":?" and arg else ""
-            self.issues.append(self.at(loc, f"environment variable {name} is not set{hint}"))
+        if op == ":?" and not value:
+            self.issues.append(
+                self.at(
+                    loc, f"environment variable {name} is not set or empty: {arg or 'required'}"
+                )
+            )
+        elif op is None and name not in os.environ:
+            self.issues.append(self.at(loc, f"environment variable {name} is not set"))
         return value, False
 
     def at(self, loc: Loc, message: str) -> ConfigIssue:
         found, _ = self._locate(loc)
-        return ConfigIssue(self.file, self.lines.get(found), _dotted(loc), message)
+        return ConfigIssue(
+            self.file, self.lines.get(found), self._dotted(loc), self._scrub(message)
+        )
 
     def issue_for(self, error: Any) -> ConfigIssue:
         found, shown = self._locate(tuple(error["loc"]))
         message = _explain(error, redact=found in self.redacted)
-        return ConfigIssue(self.file, self.lines.get(found), _dotted(shown), message)
+        return ConfigIssue(
+            self.file, self.lines.get(found), self._dotted(shown), self._scrub(message)
+        )
+
+    def _scrub(self, message: str) -> str:
+        # Whatever built the message, a secret never leaves this object.
+        for secret in self.secrets:
+            message = message.replace(secret, "***")
+        return message
+
+    def _dotted(self, loc: Loc) -> str:
+        text = ""
+        for i, step in enumerate(loc):
+            if isinstance(step, int) and loc[:i] in self.sequences:
+                text += f"[{step}]"
+            else:
+                text += f".{step}" if text else str(step)
+        return text
 
     def _locate(self, loc: Loc) -> tuple[Loc, Loc]:
         """The deepest path present in the file, and the path to show a person.
@@ -199,11 +246,51 @@ class _Source:
         return found, shown
 
 
-def _dotted(loc: Loc) -> str:
-    text = ""
-    for step in loc:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
-    return text
+def _key_line(node: CommentedMap, key: Any) -> int:
+    """1-based line of a key; a key brought in by `<<: *anchor` is found where the anchor wrote it."""
+    if key in node.lc.data:
+        return int(node.lc.key(key)[0]) + 1
+    for entry in getattr(node, "merge", ()):
+        merged = entry[1] if isinstance(entry, tuple) else entry  # ruamel < 0.19: (index, map)
+        if isinstance(merged, CommentedMap) and key in merged:
+            return _key_line(merged, key)
+    return int(node.lc.line) + 1
+
+
+def _yaml_syntax(exc: MarkedYAMLError) -> tuple[int | None, str, str]:
+    problem = exc.problem or "not valid YAML"
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    if "\\t" in problem or "\t" in problem:
+        return line, "", "YAML syntax: a tab character; YAML indents with spaces only"
+    if (
+        "<block end>" in problem
+        or "block mapping" in problem
+        or "mapping values are not allowed" in problem
+    ):
+        return (
+            line,
+            "",
+            f"YAML syntax: this line is not indented like its neighbours ({problem}); check the indent",
+        )
+    context = exc.context or ""
+    if exc.context_mark is not None and "flow" in context and exc.problem_mark is not None:
+        # An unclosed { or [: the line that opened it is where to look.
+        opened = exc.context_mark.line + 1
+        return (
+            opened,
+            "",
+            f"YAML syntax: the {{ or [ opened here is not closed (line {line}: {problem})",
+        )
+    return line, "", f"YAML syntax: {problem}"
+
+
+_PATTERN_TEXT = {
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "a name has letters, digits and '_' only, and does not start with a digit",
+    r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$": "a tag is written device.tag",
+    r"^([01][0-9]|2[0-3]):[0-5][0-9]$": "a time is written HH:MM, from 00:00 to 23:59",
+    r"^[A-Za-z0-9_-]{1,64}$": "an agent id has letters, digits, '-' and '_' only (at most 64)",
+}
 
 
 def _explain(error: Any, *, redact: bool) -> str:
@@ -215,6 +302,18 @@ def _explain(error: Any, *, redact: bool) -> str:
         return f"unknown key '{key}'" + (f"; did you mean '{guess[0]}'?" if guess else "")
     if kind == "missing":
         return "required key is missing"
+    if kind in ("dict_type", "model_type", "model_attributes_type", "list_type"):
+        what = (
+            "a list (lines starting with '- ')"
+            if kind == "list_type"
+            else "a mapping (key: value lines)"
+        )
+        return f"is empty; {what} is expected here" if given is None else f"expected {what}"
+    if kind == "string_pattern_mismatch":
+        text = _PATTERN_TEXT.get(str(error.get("ctx", {}).get("pattern")), str(error["msg"]))
+        return text if redact else f"{text} (got {given!r})"
+    if kind == "too_short" and given in ({}, []):
+        return "needs at least one entry"
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
@@ -253,10 +352,12 @@ def _types_in(annotation: Any) -> Iterator[Any]:
 # ---------------------------------------------------------------------------------- references
 
 
-def check_references(config: AgentFile) -> list[tuple[Loc, str]]:
-    """Names that point at nothing: tags, calendars and machines that the file does not define."""
+def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
+    """What one model cannot see alone: references between sections, tags against their device."""
     tags = {f"{d}.{t}" for d, device in config.devices.items() for t in device.tags}
     problems: list[tuple[Loc, str]] = []
+    for name, device in config.devices.items():
+        problems += _check_device_tags(("devices", name), device)
 
     def need_tag(loc: Loc, ref: str) -> None:
         if ref not in tags:
@@ -308,3 +409,26 @@ def _unknown(what: str, name: str, known: Any) -> str:
     return f"unknown {what} '{name}'" + (
         f" (defined: {listed})" if names else f" (no {what}s are defined)"
     )
+
+
+def _check_device_tags(base: Loc, device: Any) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    for name, tag in device.tags.items():
+        loc = (*base, "tags", name, "address")
+        if tag.address < device.addressing:
+            problems.append(
+                (loc, f"address {tag.address} does not exist with addressing 1 (the first is 1)")
+            )
+        limit = device.max_registers_per_request if tag.table in ("holding", "input") else None
+        if limit is not None and tag.size > limit:
+            problems.append(
+                (
+                    (*base, "tags", name),
+                    f"spans {tag.size} registers; max_registers_per_request is {limit}",
+                )
+            )
+        if tag.address - device.addressing + tag.size > 65536:
+            problems.append(
+                (loc, f"the tag runs past address 65535 ({tag.size} registers from {tag.address})")
+            )
+    return problems

@@ -21,6 +21,7 @@ __all__ = [
     "ModbusDeviceConfig",
     "ModbusTagConfig",
     "MqttSinkConfig",
+    "ShiftConfig",
     "SinksConfig",
     "StateRulesConfig",
     "TlsConfig",
@@ -78,9 +79,9 @@ class _Model(BaseModel):
 class HttpConfig(_Model):
     """The agent's local web page, health check and Prometheus metrics."""
 
-    enabled: Switch = True
+    enabled: Switch = Field(True, description="Off when false or empty.")
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 opens it to the LAN.")
-    port: Port = 8080
+    port: Port = Field(8080, description="TCP port of the page, /health and /metrics.")
 
 
 class AgentConfig(_Model):
@@ -93,9 +94,9 @@ class AgentConfig(_Model):
     buffer_path: Path = Field(
         Path("var/outbox.db"), description="SQLite file of the store-and-forward buffer."
     )
-    language: Literal["en", "zh-CN"] = "en"
+    language: Literal["en", "zh-CN"] = Field("en", description="Language of the local page.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    http: HttpConfig = HttpConfig()
+    http: HttpConfig = Field(HttpConfig(), description="The local page, /health and /metrics.")
 
     @field_validator("topic_prefix")
     @classmethod
@@ -128,9 +129,9 @@ _REGISTERS = {"int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "f
 class ModbusTagConfig(_Model):
     """One value read from a Modbus device."""
 
-    table: ModbusTable = "holding"
+    table: ModbusTable = Field("holding", description="Which Modbus table the tag is in.")
     address: int = Field(ge=0, le=65535, description="Register or bit address (see `addressing`).")
-    type: ModbusType = "uint16"
+    type: ModbusType = Field("uint16", description="How the registers are read as a value.")
     bit: int | None = Field(
         None, ge=0, le=15, description="For type bool on a register table: bit 0 (LSB) to 15."
     )
@@ -142,7 +143,7 @@ class ModbusTagConfig(_Model):
     length: int | None = Field(
         None, ge=1, le=250, description="For type string: length in bytes (2 per register)."
     )
-    scale: float = 1.0
+    scale: float = Field(1.0, description="value = raw × scale + offset.")
     offset: float = 0.0
     unit: str | None = Field(None, description="Engineering unit, shown on the local page.")
 
@@ -176,10 +177,13 @@ class ModbusTagConfig(_Model):
 class ModbusDeviceConfig(_Model):
     """A PLC or sensor read over Modbus TCP, RTU on a serial line, or RTU framed over TCP."""
 
-    driver: Literal["modbus"]
-    transport: Literal["tcp", "rtu", "rtu_over_tcp"] = "tcp"
+    driver: Literal["modbus"] = Field(description="Which protocol driver reads this device.")
+    transport: Literal["tcp", "rtu", "rtu_over_tcp"] = Field(
+        "tcp",
+        description="tcp: Modbus TCP; rtu: serial line; rtu_over_tcp: RTU frames via a TCP gateway.",
+    )
     host: str | None = Field(None, description="For tcp and rtu_over_tcp.")
-    port: Port = 502
+    port: Port = Field(502, description="TCP port, for tcp and rtu_over_tcp.")
     serial_port: str | None = Field(None, description="For rtu, e.g. /dev/ttyUSB0.")
     baudrate: int = Field(19200, ge=300, le=921600)
     parity: Literal["N", "E", "O"] = "N"
@@ -189,16 +193,22 @@ class ModbusDeviceConfig(_Model):
     addressing: Literal[0, 1] = Field(
         0, description="0: addresses are wire addresses; 1: address 1 is wire address 0."
     )
-    poll_interval_s: float = Field(1.0, ge=0.01, le=86400)
-    timeout_s: float = Field(1.0, gt=0, le=60)
+    poll_interval_s: float = Field(1.0, ge=0.01, le=86400, description="Seconds between polls.")
+    timeout_s: float = Field(1.0, gt=0, le=60, description="Seconds to wait for each answer.")
     max_gap_registers: int = Field(
         8, ge=0, le=124, description="Unused registers a request may read across to save a request."
     )
-    max_gap_bits: int = Field(64, ge=0, le=1999)
-    max_registers_per_request: int = Field(125, ge=1, le=125)
-    max_bits_per_request: int = Field(2000, ge=1, le=2000)
+    max_gap_bits: int = Field(
+        64, ge=0, le=1999, description="The same for coils and discrete inputs."
+    )
+    max_registers_per_request: int = Field(
+        125, ge=1, le=125, description="Lower it for devices that answer fewer registers at once."
+    )
+    max_bits_per_request: int = Field(2000, ge=1, le=2000, description="The same for bits.")
     backoff_max_s: float = Field(30.0, ge=0.1, le=3600, description="Longest wait between retries.")
-    tags: dict[Name, ModbusTagConfig] = Field(min_length=1)
+    tags: dict[Name, ModbusTagConfig] = Field(
+        min_length=1, description="The values to read, by name."
+    )
 
     @model_validator(mode="after")
     def _transport_has_its_address(self) -> ModbusDeviceConfig:
@@ -206,16 +216,6 @@ class ModbusDeviceConfig(_Model):
             raise ValueError(f"transport {self.transport} needs 'host'")
         if self.transport == "rtu" and not self.serial_port:
             raise ValueError("transport rtu needs 'serial_port'")
-        for name, tag in self.tags.items():
-            if tag.address < self.addressing:
-                raise ValueError(f"tag {name}: address {tag.address} is below 1 with addressing 1")
-            limit = self.max_registers_per_request if tag.table in ("holding", "input") else None
-            if limit is not None and tag.size > limit:
-                raise ValueError(
-                    f"tag {name} spans {tag.size} registers; max_registers_per_request is {limit}"
-                )
-            if tag.address - self.addressing + tag.size > 65536:
-                raise ValueError(f"tag {name} runs past address 65535")
         return self
 
 
@@ -234,9 +234,11 @@ class StateRulesConfig(_Model):
 
 
 class CounterConfig(_Model):
-    total: TagRef
-    good: TagRef | None = None
-    reject: TagRef | None = None
+    total: TagRef = Field(description="Cumulative count of all parts.")
+    good: TagRef | None = Field(None, description="Cumulative count of good parts.")
+    reject: TagRef | None = Field(
+        None, description="Cumulative count of rejects (instead of good)."
+    )
     modulus: int | None = Field(
         None,
         ge=2,
@@ -256,12 +258,16 @@ def _keys_as_text(value: Any) -> Any:
 
 
 class MachineConfig(_Model):
-    calendar: Name | None = None
-    ideal_cycle_time_s: float = Field(gt=0)
-    micro_stop_s: float = Field(0.0, ge=0)
-    state: StateRulesConfig
-    counters: CounterConfig | None = None
-    reasons: Annotated[dict[str, str], BeforeValidator(_keys_as_text)] = {}
+    calendar: Name | None = Field(
+        None, description="Name of the shift calendar the machine works to."
+    )
+    ideal_cycle_time_s: float = Field(gt=0, description="Fastest possible time for one part.")
+    micro_stop_s: float = Field(0.0, ge=0, description="Stops shorter than this count as run time.")
+    state: StateRulesConfig = Field(description="Rules that tell the machine's state.")
+    counters: CounterConfig | None = Field(None, description="Part counters, for OEE.")
+    reasons: Annotated[dict[str, str], BeforeValidator(_keys_as_text)] = Field(
+        {}, description="Fault code → reason text shown to people."
+    )
 
 
 # ------------------------------------------------------------------------------------- calendars
@@ -278,11 +284,13 @@ class BreakConfig(_Model):
 class ShiftConfig(_Model):
     name: Name
     start: LocalTime
-    end: LocalTime
+    end: LocalTime = Field(
+        description="May be earlier than start: the shift then ends the next day."
+    )
     days: list[Weekday] | None = Field(
         None, description="Days the shift starts on; default every day."
     )
-    breaks: list[BreakConfig] = []
+    breaks: list[BreakConfig] = Field([], description="Planned breaks inside the shift.")
 
 
 class CalendarConfig(_Model):
@@ -340,29 +348,39 @@ class TlsConfig(_Model):
 
 
 class MqttSinkConfig(_Model):
-    enabled: Switch = True
+    enabled: Switch = Field(
+        True, description="Off when false or empty (e.g. an unset ${MQTT_HOST:+true})."
+    )
     host: str = "localhost"
     port: Port = 1883
     client_id: str | None = Field(None, description="Default: the agent id.")
     username: str | None = None
     password: SecretStr | None = None
     tls: TlsConfig | None = None
-    qos: Literal[0, 1, 2] = 1
+    qos: Literal[0, 1, 2] = Field(
+        1, description="1: nothing is lost; 0 only for values that may be."
+    )
     keepalive_s: int = Field(30, ge=5, le=3600)
     raw_values: Literal["per_poll", "per_tag"] = Field(
         "per_poll",
         description="per_poll: one message per device poll; per_tag: one message per tag.",
     )
-    retain_values: bool = False
+    retain_values: bool = Field(
+        False, description="Retain raw value messages too (states always are)."
+    )
     batch_records: int = Field(
         500, ge=1, le=100000, description="Records taken from the buffer at once."
     )
 
 
 class InfluxSinkConfig(_Model):
-    enabled: Switch = True
-    url: str = "http://localhost:8086"
-    token: SecretStr | None = None
+    enabled: Switch = Field(True, description="Off when false or empty.")
+    url: str = Field(
+        "http://localhost:8086", description="InfluxDB 2.x (or any server of its v2 write API)."
+    )
+    token: SecretStr | None = Field(
+        None, description="API token; use ${INFLUX_TOKEN} or ${file:/path}."
+    )
     org: str = ""
     bucket: str = "edge"
     timeout_s: float = Field(10.0, gt=0, le=300)
@@ -380,12 +398,21 @@ class SinksConfig(_Model):
 # ------------------------------------------------------------------------------------------ file
 
 
+def _none_is_empty(value: Any) -> Any:
+    # A section whose entries are all commented out reads as null: it means "none".
+    return {} if value is None else value
+
+
+def _none_is_no_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
 class AgentFile(_Model):
     """A whole configuration file."""
 
     agent: AgentConfig
-    devices: dict[Name, DeviceConfig] = {}
-    machines: dict[Name, MachineConfig] = {}
-    calendars: dict[Name, CalendarConfig] = {}
-    alarms: list[AlarmConfig] = []
+    devices: Annotated[dict[Name, DeviceConfig], BeforeValidator(_none_is_empty)] = {}
+    machines: Annotated[dict[Name, MachineConfig], BeforeValidator(_none_is_empty)] = {}
+    calendars: Annotated[dict[Name, CalendarConfig], BeforeValidator(_none_is_empty)] = {}
+    alarms: Annotated[list[AlarmConfig], BeforeValidator(_none_is_no_list)] = []
     sinks: SinksConfig = SinksConfig()

@@ -51,6 +51,22 @@ _ALLOWED = (
 )
 
 
+_CONSTRUCTS = {
+    "Call": "a function call",
+    "Subscript": "indexing with [ ]",
+    "Lambda": "a lambda",
+    "IfExp": "'x if c else y'",
+    "NamedExpr": "':='",
+    "Dict": "a dictionary",
+    "Set": "a set",
+    "ListComp": "a comprehension",
+    "GeneratorExp": "a comprehension",
+    "Starred": "'*'",
+    "Pow": "'**'",
+    "FloorDiv": "'//'",
+}
+
+
 class ExpressionError(ValueError):
     """The text is not an expression this agent accepts; the message says why."""
 
@@ -82,8 +98,9 @@ def _check(tree: ast.AST) -> set[str]:
     refs: set[str] = set()
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
+            what = _CONSTRUCTS.get(type(node).__name__, f"'{type(node).__name__}'")
             raise ExpressionError(
-                f"'{type(node).__name__}' is not allowed here; use tag names (device.tag), numbers, "
+                f"{what} is not allowed in a rule; use tag names (device.tag), numbers, "
                 "comparisons (== != < <= > >= in) and and / or / not"
             )
         if isinstance(node, ast.Name) and not _is_attribute_base(tree, node):

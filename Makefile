@@ -1,0 +1,60 @@
+# Two commands: `make demo` and `make test`. Both set up what they need on a fresh machine.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime-installed
+TESTENV := $(VENV)/.test-installed
+PEERS   := tests/peers/node_modules/.installed
+APT_PACKAGES := mosquitto victoria-metrics socat
+
+.PHONY: demo test lint bench docs system-deps clean
+
+demo: $(RUNTIME)
+	$(BIN)/edge-agent demo
+
+test: $(TESTENV) system-deps $(PEERS)
+	$(BIN)/pytest -q
+
+lint: $(TESTENV)
+	$(BIN)/ruff check edge_agent drivers tests
+	$(BIN)/ruff format --check edge_agent drivers
+
+docs: $(RUNTIME)
+	$(BIN)/python -m edge_agent.docs README.md
+
+bench: $(TESTENV) system-deps
+	$(BIN)/python -m tests.bench.bench_pipeline
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(RUNTIME): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TESTENV): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(RUNTIME) $@
+
+# mosquitto (MQTT broker), VictoriaMetrics (speaks the InfluxDB v2 write API), socat (virtual
+# serial lines for Modbus RTU) and Node.js (independent protocol peers), from Debian.
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "missing packages:$$missing; run as root or: sudo apt-get install$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(PEERS): tests/peers/package.json tests/peers/package-lock.json
+	cd tests/peers && npm ci --omit=optional --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) tests/peers/node_modules var .pytest_cache
