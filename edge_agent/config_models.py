@@ -143,7 +143,7 @@ class ModbusTagConfig(_Model):
     length: int | None = Field(
         None, ge=1, le=250, description="For type string: length in bytes (2 per register)."
     )
-    scale: float = Field(1.0, description="value = raw × scale + offset.")
+    scale: float = Field(1.0, description="value = raw * scale + offset.")
     offset: float = 0.0
     unit: str | None = Field(None, description="Engineering unit, shown on the local page.")
 

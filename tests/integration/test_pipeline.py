@@ -88,9 +88,8 @@ async def test_exact_values_reach_mqtt_and_influxdb(
 
         state = on_topic(got, f"{root}/machines/m1/state")
         assert state and state[0]["state"] == "running" and state[0]["machine"] == "m1"
-        assert [m.retain for m in got if m.topic == f"{root}/machines/m1/state"][
-            0
-        ] is False  # live delivery
+        live = next(m for m in got if m.topic == f"{root}/machines/m1/state")
+        assert live.retain is False  # delivered live, not replayed as retained
         status = [m for m in capture.snapshot() if m.topic == f"{root}/status"]
         assert [m.payload for m in status][:1] == [b"online"]
         assert status[-1].payload == b"offline"  # published on a clean stop
