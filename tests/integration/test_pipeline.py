@@ -247,3 +247,28 @@ def _iso_to_ms(text: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+class _SlowDevice(SimulatedDevice):
+    """Answers every request after 0.25 s: a poll takes longer than its 0.1 s interval."""
+
+    async def _on_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.25)
+        return await super()._on_request(*args, **kwargs)
+
+
+async def test_overruns_are_counted_not_queued(tmp_path: Path) -> None:
+    port = free_port()
+    server = await serve_tcp([_SlowDevice(fixed_image())], "127.0.0.1", port)
+    path, _ = write_config(tmp_path, "devices:\n" + device_yaml("slow", port, poll_interval_s=0.1))
+    try:
+        async with running(path) as agent:
+            await asyncio.sleep(3.0)
+            polls = agent.metrics.polls.labels("slow")._value.get()
+            overruns = agent.metrics.poll_overruns.labels("slow")._value.get()
+    finally:
+        await server.shutdown()
+    # Four requests of 0.25 s each: a poll lasts about 1 s, so about 3 polls in 3 s, never a queue
+    # of 30; the ticks that found the previous poll still running are counted.
+    assert 2 <= polls <= 4, polls
+    assert overruns >= 15, overruns
