@@ -18,10 +18,12 @@ from __future__ import annotations
 __all__ = ["MqttSink", "messages_for"]
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
 import threading
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,11 +48,9 @@ class MqttSink:
         self.client_id = config.client_id or agent_id
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
-        # Re-entrant: paho may call on_publish from inside publish() on this same thread.
-        self._lock = threading.RLock()
-        self._publishing = False
-        self._unacked: set[int] = set()
-        self._all_acked = asyncio.Event()
+        self._acked = asyncio.Event()
+        self._acks: deque[int] = deque()  # appended on paho's thread, drained on the loop's
+        self._wake_scheduled = False
         self._connected = threading.Event()
         self._closing = False
         self.messages_published = 0
@@ -91,24 +91,26 @@ class MqttSink:
     async def deliver(self, records: list[StoredRecord]) -> None:
         client = self._client
         assert client is not None, "deliver() before start()"
-        published = 0
-        with self._lock:
-            self._publishing = True
-            try:
-                for record in records:
-                    for topic, payload, retain in messages_for(record, self.root, self.config):
-                        info = client.publish(topic, payload, qos=self.config.qos, retain=retain)
-                        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                            raise ConnectError("MQTT client queue is full")
-                        self._unacked.add(info.mid)
-                        published += 1
-            finally:
-                self._publishing = False
-            waiting = bool(self._unacked)
-            self._all_acked.clear()
-        if waiting:
-            # Waits across reconnects: paho resends what the broker has not acknowledged.
-            await self._all_acked.wait()
+        # No lock of ours is taken around paho calls: paho holds its own message lock while it
+        # calls on_publish. The callback only appends the acknowledged mid to a deque.
+        waiting: set[int] = set()
+        for record in records:
+            for topic, payload, retain in messages_for(record, self.root, self.config):
+                info = client.publish(topic, payload, qos=self.config.qos, retain=retain)
+                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                    raise ConnectError("MQTT client queue is full")
+                waiting.add(info.mid)
+        published = len(waiting)
+        # Wait until the broker acknowledged all of them, across reconnects: paho resends what
+        # was not acknowledged. Acks of other messages (the birth message) are simply ignored.
+        while True:
+            while self._acks:
+                waiting.discard(self._acks.popleft())
+            if not waiting:
+                break
+            self._acked.clear()
+            if not self._acks:
+                await self._acked.wait()
         self.messages_published += published
 
     async def close(self) -> None:
@@ -145,11 +147,18 @@ class MqttSink:
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any
     ) -> None:
-        with self._lock:
-            self._unacked.discard(mid)
-            done = not self._unacked and not self._publishing
-        if done and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._all_acked.set)
+        self._acks.append(mid)
+        loop = self._loop
+        # One wake-up per burst of acks, not one per ack.
+        if loop is None or self._wake_scheduled:
+            return
+        self._wake_scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+            loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self._wake_scheduled = False
+        self._acked.set()
 
     def _set_tls(self, client: mqtt.Client) -> None:
         tls = self.config.tls
