@@ -369,7 +369,7 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
             problems.append(
                 ((*base, "calendar"), _unknown("calendar", machine.calendar, config.calendars))
             )
-        for field in ("running", "fault"):
+        for field in ("running", "fault", "planned"):
             text = getattr(machine.state, field)
             if text is None:
                 continue

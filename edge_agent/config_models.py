@@ -21,6 +21,8 @@ __all__ = [
     "ModbusDeviceConfig",
     "ModbusTagConfig",
     "MqttSinkConfig",
+    "PlannedDowntimeConfig",
+    "ReasonConfig",
     "ShiftConfig",
     "SinksConfig",
     "StateRulesConfig",
@@ -230,6 +232,9 @@ class StateRulesConfig(_Model):
 
     running: str = Field(description="True while the machine produces, e.g. 'plc.running == 1'.")
     fault: str | None = Field(None, description="True while the machine is down on a fault.")
+    planned: str | None = Field(
+        None, description="True during a planned stop signalled by the PLC (e.g. no order)."
+    )
     reason: TagRef | None = Field(None, description="Tag whose value names the fault (a code).")
 
 
@@ -252,6 +257,20 @@ class CounterConfig(_Model):
         return self
 
 
+class ReasonConfig(_Model):
+    text: str = Field(description="What people read, e.g. 'Die change'.")
+    category: Literal["breakdown", "setup"] = Field(
+        "breakdown", description="Six big losses: a breakdown, or setup and adjustments."
+    )
+
+
+def _reason_text(value: Any) -> Any:
+    return {"text": value} if isinstance(value, str) else value
+
+
+Reason = Annotated[ReasonConfig, BeforeValidator(_reason_text)]
+
+
 def _keys_as_text(value: Any) -> Any:
     # YAML reads `1: Die jam` with an integer key; fault codes are looked up as text.
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
@@ -265,8 +284,15 @@ class MachineConfig(_Model):
     micro_stop_s: float = Field(0.0, ge=0, description="Stops shorter than this count as run time.")
     state: StateRulesConfig = Field(description="Rules that tell the machine's state.")
     counters: CounterConfig | None = Field(None, description="Part counters, for OEE.")
-    reasons: Annotated[dict[str, str], BeforeValidator(_keys_as_text)] = Field(
-        {}, description="Fault code → reason text shown to people."
+    reasons: Annotated[dict[str, Reason], BeforeValidator(_keys_as_text)] = Field(
+        {},
+        description="Fault code → reason: a text, or {text, category: breakdown or setup}.",
+    )
+    oee_interval_s: float = Field(
+        60.0, ge=1, le=3600, description="How often the open shift's OEE is published."
+    )
+    startup_s: float = Field(
+        0.0, ge=0, description="Rejects this long after a stop ends count as startup rejects."
     )
 
 
@@ -293,9 +319,31 @@ class ShiftConfig(_Model):
     breaks: list[BreakConfig] = Field([], description="Planned breaks inside the shift.")
 
 
+LocalDateTime = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}[T ]([01][0-9]|2[0-3]):[0-5][0-9]$"),
+    Field(description="Local date and time, 'YYYY-MM-DD HH:MM'."),
+]
+
+
+class PlannedDowntimeConfig(_Model):
+    start: LocalDateTime
+    end: LocalDateTime
+    reason: str = "planned downtime"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PlannedDowntimeConfig:
+        if self.end.replace("T", " ") <= self.start.replace("T", " "):
+            raise ValueError("'end' must be after 'start'")
+        return self
+
+
 class CalendarConfig(_Model):
     timezone: str = Field(description="IANA time zone name, e.g. Asia/Shanghai or Europe/Berlin.")
     shifts: list[ShiftConfig] = Field(min_length=1)
+    planned_downtime: list[PlannedDowntimeConfig] = Field(
+        [], description="One-off planned stops (maintenance, holidays), in local time."
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -1,31 +1,157 @@
-"""The compute core as the agent and replay drive it: batches and time in, records out."""
+"""The compute core as the agent and `replay` drive it: batches and time in, records out.
+
+Time only moves forward. Before a batch is applied, `advance` walks through every instant between
+the previous time and the batch's where something happens without a sample: a shift or break
+starts or ends, an hour ends, a window's last stop is classified, a running figure is due. So the
+live agent and `replay` over the same samples produce the same records.
+"""
 
 from __future__ import annotations
 
 __all__ = ["ComputeEngine"]
 
-from edge_agent.compute.state import StateTracker
+from typing import Any
+
+from edge_agent.compute.calendar import Calendar
+from edge_agent.compute.oee import OeeTracker
+from edge_agent.compute.state import MachineState, StateTracker
 from edge_agent.compute.tags import TagTable
 from edge_agent.config_models import AgentFile
 from edge_agent.outbox import Record
-from edge_agent.samples import SampleBatch
+from edge_agent.samples import Quality, SampleBatch
 
 
 class ComputeEngine:
     def __init__(self, config: AgentFile) -> None:
         self.tags = TagTable()
-        self.machines = {name: StateTracker(name, m) for name, m in config.machines.items()}
-        self._by_device: dict[str, list[StateTracker]] = {}
-        for tracker in self.machines.values():
+        calendars = {name: Calendar(c) for name, c in config.calendars.items()}
+        self.calendars: dict[str, Calendar | None] = {}
+        self.machines: dict[str, StateTracker] = {}
+        self.oee: dict[str, OeeTracker] = {}
+        self._by_device: dict[str, list[str]] = {}
+        self._counters: dict[str, list[tuple[str, str, str]]] = {}  # device -> (machine, role, tag)
+        for name, machine in config.machines.items():
+            calendar = calendars[machine.calendar] if machine.calendar else None
+            self.calendars[name] = calendar
+            self.machines[name] = tracker = StateTracker(name, machine)
+            self.oee[name] = OeeTracker(name, machine, calendar)
             for device in tracker.devices:
-                self._by_device.setdefault(device, []).append(tracker)
+                self._by_device.setdefault(device, []).append(name)
+            if machine.counters is not None:
+                for role in ("total", "good", "reject"):
+                    ref = getattr(machine.counters, role)
+                    if ref is not None:
+                        device, tag = ref.split(".", 1)
+                        self._counters.setdefault(device, []).append((name, role, tag))
+        self.clock_ns: int | None = None
 
     def ingest(self, batch: SampleBatch) -> list[Record]:
-        """Take one poll's values; return the records they cause (state changes)."""
+        """Take one poll's values at its time; return the records they cause."""
+        # Boundaries at exactly this instant are evaluated after the batch is applied, so a break
+        # that ends as the machine starts gives one state change, not a zero-length one.
+        records, due = self._advance(batch.ts_ns, inclusive=False)
         self.tags.ingest(batch)
-        records = []
-        for tracker in self._by_device.get(batch.device, ()):
-            record = tracker.update(self.tags, batch.ts_ns)
-            if record is not None:
-                records.append(record)
+        for name in due.union(self._by_device.get(batch.device, ())):
+            records += self._evaluate(name, self.clock_ns or batch.ts_ns)
+        for name, role, tag in self._counters.get(batch.device, ()):
+            value = batch.values.get(tag)
+            if value is not None and batch.quality.get(tag, Quality.GOOD) is not Quality.BAD:
+                self.oee[name].count(self.clock_ns or batch.ts_ns, role, float(value))
         return records
+
+    def advance(self, t_ns: int) -> list[Record]:
+        """Move time to t_ns, through every boundary on the way and at t_ns."""
+        records, _ = self._advance(t_ns, inclusive=True)
+        return records
+
+    def _advance(self, t_ns: int, *, inclusive: bool) -> tuple[list[Record], set[str]]:
+        if self.clock_ns is not None and t_ns < self.clock_ns:
+            t_ns = self.clock_ns  # a late sample: its time is taken as now, never back in time
+        records: list[Record] = []
+        due: set[str] = set()
+        for name, oee in self.oee.items():
+            if oee.clock_ns is None:
+                records += oee.step_to(t_ns)
+                continue
+            while (event := oee.next_event_ns()) is not None and event <= t_ns:
+                if event == t_ns and not inclusive:
+                    due.add(name)
+                    break
+                records += oee.step_to(event)
+                records += self._evaluate(name, event)
+            records += oee.step_to(t_ns)
+        self.clock_ns = t_ns
+        return records, due
+
+    def _evaluate(self, name: str, t_ns: int) -> list[Record]:
+        calendar = self.calendars[name]
+        planned = calendar.planned_reason(t_ns) if calendar is not None else None
+        tracker = self.machines[name]
+        record = tracker.update(self.tags, t_ns, planned=planned)
+        if record is None:
+            return []
+        current = tracker.current
+        assert current is not None
+        category = None
+        if current.state == "down":
+            reason = tracker.config.reasons.get(current.reason_code or "")
+            category = reason.category if reason else "breakdown"
+        oee = self.oee[name]
+        if oee.clock_ns is None:
+            oee.step_to(t_ns)
+        return [record, *oee.change_state(t_ns, current.state, current.reason, category)]
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this engine is (JSON-able)."""
+        return {
+            "version": 1,
+            "clock_ns": self.clock_ns,
+            "values": self.tags.values,
+            "quality": {
+                d: {t: q.value for t, q in qs.items()} for d, qs in self.tags.quality.items()
+            },
+            "machines": {
+                name: {
+                    "state": _state_dict(self.machines[name].current),
+                    "oee": self.oee[name].to_state(),
+                }
+                for name in self.machines
+            },
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from `to_state`; machines the saved state does not know start fresh."""
+        self.clock_ns = state["clock_ns"]
+        self.tags.values = {d: dict(v) for d, v in state["values"].items()}
+        self.tags.quality = {
+            d: {t: Quality(q) for t, q in qs.items()} for d, qs in state["quality"].items()
+        }
+        for name, saved in state["machines"].items():
+            if name not in self.machines:
+                continue
+            current = saved["state"]
+            self.machines[name].current = MachineState(**current) if current else None
+            self.oee[name].restore(saved["oee"])
+
+    def mark_gap(self, from_ns: int) -> list[Record]:
+        """The agent was not running since from_ns: that time is unknown, not what was last seen."""
+        records = self.advance(from_ns)
+        for device in self.tags.quality:
+            for tag in self.tags.quality[device]:
+                self.tags.quality[device][tag] = Quality.BAD
+        for name in self.machines:
+            records += self._evaluate(name, from_ns)
+        return records
+
+
+def _state_dict(state: MachineState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "state": state.state,
+        "reason": state.reason,
+        "reason_code": state.reason_code,
+        "since_ns": state.since_ns,
+    }

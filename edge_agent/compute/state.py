@@ -38,18 +38,29 @@ class StateTracker:
         self.config = config
         self.running = Expression(config.state.running)
         self.fault = Expression(config.state.fault) if config.state.fault else None
-        self.refs = set(self.running.refs) | (self.fault.refs if self.fault else set())
+        self.planned = Expression(config.state.planned) if config.state.planned else None
+        self.refs = set(self.running.refs)
+        for rule in (self.fault, self.planned):
+            if rule is not None:
+                self.refs |= rule.refs
         self.devices = {ref.split(".", 1)[0] for ref in self.refs}
         if config.state.reason:
             self.devices.add(config.state.reason.split(".", 1)[0])
         self.current: MachineState | None = None
         self._eval_error: str | None = None
 
-    def update(self, tags: TagTable, now_ns: int, *, planned: bool = False) -> Record | None:
-        """The state record if the state changed at `now_ns`, else None."""
+    def update(self, tags: TagTable, now_ns: int, *, planned: str | None = None) -> Record | None:
+        """The state record if the state changed at `now_ns`, else None.
+
+        `planned` is the calendar's reason when `now_ns` lies in planned downtime (a break).
+        """
         state, reason, code = self._classify(tags, planned)
         current = self.current
-        if current is not None and (current.state, current.reason_code) == (state, code):
+        if current is not None and (current.state, current.reason, current.reason_code) == (
+            state,
+            reason,
+            code,
+        ):
             return None
         self.current = MachineState(state, reason, code, now_ns)
         body: dict[str, object] = {
@@ -70,9 +81,11 @@ class StateTracker:
             }
         return Record("state", self.name, now_ns, body)
 
-    def _classify(self, tags: TagTable, planned: bool) -> tuple[str, str | None, str | None]:
-        if planned:
-            return "planned", None, None
+    def _classify(self, tags: TagTable, planned: str | None) -> tuple[str, str | None, str | None]:
+        if planned is not None:
+            return "planned", planned, None
+        if self.planned is not None and self._holds(self.planned, tags):
+            return "planned", "planned stop", None
         if not all(tags.usable(ref) for ref in self.refs):
             return "unknown", None, None
         try:
@@ -84,9 +97,18 @@ class StateTracker:
         self._report(None)
         if faulted:
             code = self._reason_code(tags)
-            text = self.config.reasons.get(code) if code is not None else None
-            return "down", text or (f"fault {code}" if code is not None else "fault"), code
+            reason = self.config.reasons.get(code) if code is not None else None
+            text = reason.text if reason else (f"fault {code}" if code is not None else "fault")
+            return "down", text, code
         return ("running", None, None) if running else ("idle", None, None)
+
+    def _holds(self, rule: Expression, tags: TagTable) -> bool:
+        if not all(tags.usable(ref) for ref in rule.refs):
+            return False
+        try:
+            return bool(rule.evaluate(tags.values))
+        except Exception:
+            return False
 
     def _reason_code(self, tags: TagTable) -> str | None:
         ref = self.config.state.reason
