@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["Agent"]
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -29,6 +30,10 @@ from edge_agent.timefmt import iso_utc
 
 _log = logging.getLogger(__name__)
 
+_STATE_KEY = "compute"
+_SAVE_EVERY_TICKS = 10  # seconds between saves of the compute state
+_RESUME_GAP_S = 10.0  # a longer stop of the agent is unknown time, not more of the last state
+
 
 class Agent:
     def __init__(self, config: AgentFile) -> None:
@@ -51,6 +56,10 @@ class Agent:
         self.sinks = self._make_sinks()
         self.scheduler = AsyncIOScheduler()
         self._tasks: list[asyncio.Task[None]] = []
+        self.latest_oee: dict[tuple[str, str], dict[str, Any]] = {}  # (machine, window) -> body
+        self._ticks = 0
+        slowest = max((d.poll_interval_s for d in config.devices.values()), default=1.0)
+        self.resume_gap_s = max(_RESUME_GAP_S, 3 * slowest)
         _warn_inactive(config)
 
     def _make_sinks(self) -> list[SinkRunner]:
@@ -71,13 +80,53 @@ class Agent:
         if batch.quality:
             body["quality"] = {tag: q.value for tag, q in batch.quality.items()}
         self.outbox.append(Record("values", batch.device, batch.ts_ns, body))
-        self.outbox.extend(self.engine.ingest(batch))
+        self._emit(self.engine.ingest(batch))
+
+    def _emit(self, records: list[Record]) -> None:
+        for record in records:
+            if record.kind == "oee" and not record.body["final"]:
+                self.latest_oee[(record.key, record.body["window"])] = record.body
+        self.outbox.extend(records)
+
+    async def _tick(self) -> None:
+        """Time moves on without samples: shifts, breaks and hours end, running figures fall due."""
+        self._emit(self.engine.advance(time.time_ns()))
+        self._ticks += 1
+        if self._ticks % _SAVE_EVERY_TICKS == 0:
+            await self._save_state()
+
+    async def _save_state(self) -> None:
+        await self.outbox.save_state(_STATE_KEY, json.dumps(self.engine.to_state()))
+
+    async def _resume(self) -> None:
+        """Continue the open shift from the state saved by the last run, not from zero."""
+        text = await self.outbox.load_state(_STATE_KEY)
+        if text is None or not self.engine.oee:
+            return
+        try:
+            state = json.loads(text)
+            self.engine.restore(state)
+        except (ValueError, KeyError, TypeError) as exc:
+            _log.warning("the saved compute state cannot be used (%s); OEE starts from now", exc)
+            self.engine = ComputeEngine(self.config)
+            return
+        saved_ns = state["clock_ns"] or time.time_ns()
+        gap_s = (time.time_ns() - saved_ns) / 1e9
+        if gap_s > self.resume_gap_s:
+            # What the machines did while the agent was down is not known: say so.
+            self._emit(self.engine.mark_gap(saved_ns))
+        _log.info(
+            "resumed OEE from the state saved %.0f s ago%s",
+            gap_s,
+            "; the time since counts as unknown" if gap_s > self.resume_gap_s else "",
+        )
 
     async def run(
         self, stop: asyncio.Event, on_ready: Callable[[], Awaitable[None]] | None = None
     ) -> None:
         await self.outbox.open()
         try:
+            await self._resume()
             for runner in self.sinks:
                 self._spawn(f"sink {runner.sink.name}", runner.run)
             self._schedule_polls()
@@ -101,6 +150,17 @@ class Agent:
                 id=name,
                 name=f"poll {name}",
                 next_run_time=first,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        if self.engine.oee:
+            self.scheduler.add_job(
+                self._tick,
+                "interval",
+                seconds=1.0,
+                id="compute",
+                name="compute tick",
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
@@ -135,6 +195,9 @@ class Agent:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.engine.oee and self.engine.clock_ns is not None:
+            self._emit(self.engine.advance(time.time_ns()))
+            await self._save_state()
         for runner in self.sinks:
             await runner.sink.close()
         await self.outbox.close()
@@ -171,12 +234,14 @@ class Agent:
         machines = []
         for name, tracker in self.engine.machines.items():
             current = tracker.current
+            window = "shift" if self.engine.calendars.get(name) else "hour"
             machines.append(
                 {
                     "name": name,
                     "state": current.state if current else "unknown",
                     "reason": current.reason if current else None,
                     "since": iso_utc(current.since_ns) if current else None,
+                    "oee": self.latest_oee.get((name, window)),
                 }
             )
         sinks = [
@@ -211,5 +276,3 @@ def _warn_inactive(config: AgentFile) -> None:
             "they will not fire",
             len(config.alarms),
         )
-    if config.calendars or any(m.counters for m in config.machines.values()):
-        _log.info("calendars and counters are checked; OEE is not computed by this version")

@@ -34,6 +34,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("calendars.<name>", m.CalendarConfig),
     ("calendars.<name>.shifts[]", m.ShiftConfig),
     ("calendars.<name>.shifts[].breaks[]", m.BreakConfig),
+    ("calendars.<name>.planned_downtime[]", m.PlannedDowntimeConfig),
+    ("machines.<name>.reasons.<code> (as a mapping)", m.ReasonConfig),
     ("alarms[] (type: limit)", m.LimitAlarmConfig),
     ("sinks.mqtt", m.MqttSinkConfig),
     ("sinks.influxdb", m.InfluxSinkConfig),

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS cursors (
     sink TEXT PRIMARY KEY,
     seq  INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS saved_state (
+    key  TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 """
 
 
@@ -151,6 +155,13 @@ class Outbox:
     async def ack(self, sink: str, seq: int) -> None:
         await self._run(self._ack, sink, seq)
 
+    async def save_state(self, key: str, body: str) -> None:
+        """Keep a piece of compute state (JSON) beside the records, for a restart to resume from."""
+        await self._run(self._save_state, key, body)
+
+    async def load_state(self, key: str) -> str | None:
+        return await self._run(self._load_state, key)
+
     async def stats(self) -> dict[str, int]:
         return await self._run(self._stats)
 
@@ -237,6 +248,17 @@ class Outbox:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _save_state(self, key: str, body: str) -> None:
+        self._conn().execute(
+            "INSERT INTO saved_state (key, body) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET body = excluded.body",
+            (key, body),
+        )
+
+    def _load_state(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT body FROM saved_state WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
 
     def _stats(self) -> dict[str, int]:
         db = self._conn()

@@ -12,6 +12,7 @@ __all__ = ["QUALITY_CODES", "STATE_CODES", "lines_for"]
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from edge_agent.outbox import StoredRecord
@@ -81,7 +82,57 @@ def _state(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
     ]
 
 
+_OEE_NUMBERS = (
+    "planned_busy_time_s",
+    "run_time_s",
+    "down_time_s",
+    "idle_time_s",
+    "unknown_time_s",
+    "planned_stop_time_s",
+    "availability",
+    "performance",
+    "quality",
+    "oee",
+    "mtbf_s",
+    "mttr_s",
+    "ideal_cycle_time_s",
+)
+_OEE_COUNTS = ("total_count", "good_count", "reject_count", "failures", "micro_stops")
+
+
+def _oee(body: dict[str, Any], agent: str, _ts_ms: int) -> list[str]:
+    """One point per window, stamped with the window's start: a running figure is overwritten
+    by the next one and by the final one, so writing a window twice leaves one point."""
+    start_ms = _iso_ms(body["start"])
+    series = f"agent={agent},machine={tag(body['machine'])},window={body['window']}"
+    if body.get("shift"):
+        series += f",shift={tag(body['shift'])}"
+    fields = [f"{k}={number(body[k])}" for k in _OEE_NUMBERS if body.get(k) is not None]
+    fields += [f"{k}={int(body[k])}i" for k in _OEE_COUNTS]
+    fields += [f"loss_{k}_s={number(v)}" for k, v in body["six_big_losses_s"].items()]
+    fields.append(f"final={1 if body['final'] else 0}i")
+    lines = [f"oee,{series} {','.join(fields)} {start_ms}"]
+    lines += [
+        f"oee_losses,{series},reason={tag(reason)} seconds={number(seconds)} {start_ms}"
+        for reason, seconds in body["losses_by_reason_s"].items()
+    ]
+    return lines
+
+
+def _downtime(body: dict[str, Any], agent: str, _ts_ms: int) -> list[str]:
+    series = f"agent={agent},machine={tag(body['machine'])},state={body['state']}"
+    if body.get("reason"):
+        series += f",reason={tag(body['reason'])}"
+    return [f"downtime,{series} duration_s={number(body['duration_s'])} {_iso_ms(body['start'])}"]
+
+
+def _iso_ms(text: str) -> int:
+    return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
 _FORMATTERS: dict[str, Callable[[dict[str, Any], str, int], list[str]]] = {
+    "oee": _oee,
+    "downtime": _downtime,
     "values": _values,
     "link": _link,
     "state": _state,

@@ -6,6 +6,9 @@ Topics (`<root>` is `agent.topic_prefix`, default `edge/<agent id>`):
   <root>/devices/<device>/<tag>        one message per tag (raw_values: per_tag)
   <root>/devices/<device>/link         up / down with the last error, retained
   <root>/machines/<machine>/state      current machine state, retained
+  <root>/machines/<machine>/oee/<w>    OEE of the open shift or hour (w), retained
+  <root>/machines/<machine>/oee/<w>/closed  the last closed window, retained
+  <root>/machines/<machine>/downtime   one message per stop that is not a micro-stop
 
 Every payload is JSON with `seq`, the buffer's sequence number: a consumer that sees a number
 again after a reconnect or restart knows it is a duplicate. A batch counts as delivered only when
@@ -191,6 +194,16 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
         yield f"{root}/devices/{body['device']}/link", _json({**meta, **body}), True
     elif kind == "state":
         yield f"{root}/machines/{body['machine']}/state", _json({**meta, **body}), True
+    elif kind == "oee":
+        # The open window's running figure, and the last closed window, both retained.
+        suffix = "/closed" if body["final"] else ""
+        yield (
+            f"{root}/machines/{body['machine']}/oee/{body['window']}{suffix}",
+            _json({**meta, **body}),
+            True,
+        )
+    elif kind == "downtime":
+        yield f"{root}/machines/{body['machine']}/downtime", _json({**meta, **body}), False
 
 
 def _json(payload: dict[str, Any]) -> str:

@@ -162,7 +162,8 @@ def test_demo_config_loads(clean_env: pytest.MonkeyPatch) -> None:
     assert press1.tags["spindle_temp_c"].type == "float32"
     assert set(config.machines) == {"press1", "press2"}
     assert config.machines["press2"].state.running == "press2.running"
-    assert config.machines["press2"].reasons["1"] == "Die jam"
+    assert config.machines["press2"].reasons["1"].text == "Die jam"
+    assert config.machines["press2"].calendar == "plant"
     assert config.sinks.mqtt is not None and not config.sinks.mqtt.enabled
     assert config.sinks.influxdb is not None and not config.sinks.influxdb.enabled
     assert config.sinks.mqtt.password is not None
@@ -315,7 +316,10 @@ def test_required_form_missing(
         load_config(path)
     [issue] = caught.value.issues
     assert (issue.line, issue.path) == (6, "devices.press1.host")
-    assert issue.message == "environment variable PLC_HOST_XYZ is not set or empty: set the PLC address"
+    assert (
+        issue.message
+        == "environment variable PLC_HOST_XYZ is not set or empty: set the PLC address"
+    )
 
 
 def test_escaped_dollar_brace_is_literal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,14 +8,23 @@ from edge_agent.outbox import StoredRecord
 from edge_agent.sinks.lineproto import lines_for
 
 
-def stored(kind: str, body: dict[str, object], ts_ns: int = 1_700_000_000_123_456_789) -> StoredRecord:
+def stored(
+    kind: str, body: dict[str, object], ts_ns: int = 1_700_000_000_123_456_789
+) -> StoredRecord:
     return StoredRecord(1, ts_ns, kind, "k", json.dumps(body))
 
 
 def test_values_with_every_kind_of_value_and_quality() -> None:
     body = {
         "device": "press 1",
-        "values": {"temp": 71.5, "count": 12, "run": True, "name": 'a "b"', "lost": None, "fuzzy": 3},
+        "values": {
+            "temp": 71.5,
+            "count": 12,
+            "run": True,
+            "name": 'a "b"',
+            "lost": None,
+            "fuzzy": 3,
+        },
         "quality": {"lost": "bad", "fuzzy": "uncertain"},
     }
     lines = lines_for(stored("values", body), "agent,1")
@@ -38,3 +47,47 @@ def test_state_and_link_points() -> None:
         "device_link,agent=a,device=plc up=0i 7"
     ]
     assert lines_for(stored("unheard-of", {}), "a") == []
+
+
+def test_oee_window_is_one_point_at_its_start() -> None:
+    body = {
+        "machine": "m1",
+        "window": "shift",
+        "shift": "early",
+        "final": False,
+        "start": "2026-03-02T05:00:00.000Z",
+        "end": "2026-03-02T13:00:00.000Z",
+        "planned_busy_time_s": 100.0,
+        "run_time_s": 90.0,
+        "down_time_s": 10.0,
+        "idle_time_s": 0.0,
+        "unknown_time_s": 0.0,
+        "planned_stop_time_s": 0.0,
+        "availability": 0.9,
+        "performance": None,
+        "quality": None,
+        "oee": 0.0,
+        "mtbf_s": None,
+        "mttr_s": None,
+        "ideal_cycle_time_s": 1.0,
+        "total_count": 0,
+        "good_count": 0,
+        "reject_count": 0,
+        "failures": 1,
+        "micro_stops": 0,
+        "six_big_losses_s": {"breakdowns": 10.0},
+        "losses_by_reason_s": {"Die jam": 10.0},
+    }
+    running = lines_for(stored("oee", body, ts_ns=1_772_431_000_000_000_000), "a")
+    final = lines_for(stored("oee", {**body, "final": True}, ts_ns=1_772_460_000_000_000_000), "a")
+    start_ms = "1772427600000"
+    assert [line.rsplit(" ", 1)[1] for line in running + final] == [start_ms] * 4
+    assert running[0].startswith(
+        "oee,agent=a,machine=m1,window=shift,shift=early planned_busy_time_s=100.0,"
+    )
+    assert "performance" not in running[0]  # unknown figures are left out, not written as 0
+    assert "total_count=0i" in running[0] and "final=0i" in running[0] and "final=1i" in final[0]
+    assert (
+        running[1]
+        == f"oee_losses,agent=a,machine=m1,window=shift,shift=early,reason=Die\\ jam seconds=10.0 {start_ms}"
+    )
