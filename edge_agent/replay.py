@@ -13,7 +13,6 @@ __all__ = ["ReplayError", "iso_to_ns", "read_batches", "replay"]
 import csv
 import difflib
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -149,9 +148,3 @@ def _write(out: IO[str], records: list[Record]) -> int:
     for record in records:
         out.write(record_line(record) + "\n")
     return len(records)
-
-
-def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            yield json.loads(line)

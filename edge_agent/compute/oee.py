@@ -90,6 +90,8 @@ class OeeTracker:
         self.counters: dict[str, float] = {}  # role (total/good/reject) -> last raw value
         self.last_stop_end_ns: int | None = None
         self._hour_seen: int | None = None
+        self._boundary_ns: int | None = None
+        self._boundary_from = 0
 
     # ------------------------------------------------------------------ time and windows
 
@@ -97,12 +99,8 @@ class OeeTracker:
         """The next instant at which something happens without a new sample."""
         assert self.clock_ns is not None
         t = self.clock_ns
-        candidates = [hour_start_ns(t, self.zone) + 3600 * NS]
+        candidates = [self._next_boundary(t)]
         candidates += [w.end_ns for w in self.windows if w.end_ns > t]
-        if self.calendar is not None:
-            later = self.calendar.boundaries(t, t + 2 * 86400 * NS)
-            if later:
-                candidates.append(later[0])
         if self.next_running_ns is not None:
             candidates.append(self.next_running_ns)
         p = self.period
@@ -111,12 +109,26 @@ class OeeTracker:
         future = [c for c in candidates if c > t]
         return min(future) if future else None
 
+    def _next_boundary(self, t: int) -> int:
+        """The next hour or calendar boundary after t: computed once per boundary, not per sample."""
+        if self._boundary_ns is None or self._boundary_ns <= t or t < self._boundary_from:
+            boundary = hour_start_ns(t, self.zone) + 3600 * NS
+            if self.calendar is not None:
+                later = self.calendar.boundaries(t, t + 2 * 86400 * NS)
+                if later:
+                    boundary = min(boundary, later[0])
+            self._boundary_ns, self._boundary_from = boundary, t
+        return self._boundary_ns
+
     def step_to(self, t_ns: int) -> list[Record]:
         """Move the clock to t_ns (an event instant or a sample time); final and running records."""
         if self.clock_ns is None:
             self._start(t_ns)
+        crossed = self._boundary_ns is None or t_ns >= self._boundary_ns
         self.clock_ns = t_ns
-        self._open_windows(t_ns)
+        if crossed:  # windows open only at hour and calendar boundaries
+            self._open_windows(t_ns)
+            self._next_boundary(t_ns)
         records = self._finalize_ready(t_ns)
         if self.next_running_ns is not None and t_ns >= self.next_running_ns:
             records += [self._record(w, t_ns, final=False) for w in self._running_windows()]

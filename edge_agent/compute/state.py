@@ -48,12 +48,18 @@ class StateTracker:
             self.devices.add(config.state.reason.split(".", 1)[0])
         self.current: MachineState | None = None
         self._eval_error: str | None = None
+        self._inputs = sorted(self.refs | ({config.state.reason} if config.state.reason else set()))
+        self._last_inputs: tuple[object, ...] | None = None
 
     def update(self, tags: TagTable, now_ns: int, *, planned: str | None = None) -> Record | None:
         """The state record if the state changed at `now_ns`, else None.
 
         `planned` is the calendar's reason when `now_ns` lies in planned downtime (a break).
         """
+        inputs = (planned, *(tags.reading(ref) for ref in self._inputs))
+        if inputs == self._last_inputs and self.current is not None:
+            return None  # nothing the rules read has changed: neither has the state
+        self._last_inputs = inputs
         state, reason, code = self._classify(tags, planned)
         current = self.current
         if current is not None and (current.state, current.reason, current.reason_code) == (

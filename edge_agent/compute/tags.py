@@ -27,6 +27,11 @@ class TagTable:
         q = self.quality.get(device, {}).get(tag)
         return q is not None and q is not Quality.BAD and self.values[device].get(tag) is not None
 
+    def reading(self, ref: str) -> tuple[Value, Quality | None]:
+        """Value and quality of `device.tag`, for telling whether anything changed."""
+        device, tag = ref.split(".", 1)
+        return self.values.get(device, {}).get(tag), self.quality.get(device, {}).get(tag)
+
     def value(self, ref: str) -> Value:
         device, tag = ref.split(".", 1)
         return self.values.get(device, {}).get(tag)

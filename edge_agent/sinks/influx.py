@@ -10,7 +10,6 @@ from __future__ import annotations
 __all__ = ["InfluxSink"]
 
 import asyncio
-import logging
 
 from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
@@ -21,8 +20,6 @@ from edge_agent.config_models import InfluxSinkConfig
 from edge_agent.errors import ConnectError
 from edge_agent.outbox import StoredRecord
 from edge_agent.sinks.lineproto import lines_for
-
-_log = logging.getLogger(__name__)
 
 
 class InfluxSink:
