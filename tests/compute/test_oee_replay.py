@@ -372,3 +372,39 @@ def test_performance_above_one_is_reported_and_flagged(tmp_path: Path) -> None:
     [shift] = final(run(tmp_path, machine(SHIFT_0614), csv, "2026-03-02T14:00:00+01:00"), "shift")
     assert shift["performance"] == approx(1.25)
     assert "ideal_cycle_time_s" in shift["warning"]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            "2026-03-02T06:00:00+01:00,plx,running,true,",
+            "samples.csv:3: unknown device 'plx'; did you mean 'plc'?",
+        ),
+        (
+            "2026-03-02T06:00:00+01:00,plc,runing,true,",
+            "samples.csv:3: unknown tag of plc 'runing'; did you mean 'running'?",
+        ),
+        (
+            "2026-03-02T06:00:00,plc,running,true,",
+            "samples.csv:3: ts '2026-03-02T06:00:00' is not an ISO 8601 time: no UTC offset",
+        ),
+        (
+            "2026-03-02T06:00:00Z,plc,running,true,maybe",
+            "samples.csv:3: quality 'maybe' is not good, bad or uncertain",
+        ),
+    ],
+)
+def test_replay_errors_name_file_and_line(tmp_path: Path, row: str, message: str) -> None:
+    samples = tmp_path / "samples.csv"
+    samples.write_text(f"ts,device,tag,value,quality\n2026-03-02T06:00:00Z,plc,fault,0,\n{row}\n")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text("agent: {id: t}\n" + DEVICE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "replay", str(config_file), "--input", str(samples)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert message in proc.stderr and "Traceback" not in proc.stderr
