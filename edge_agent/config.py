@@ -67,6 +67,7 @@ class _Source:
         self.redacted: set[Loc] = set()
         self.secrets: set[str] = set()
         self.sequences: set[Loc] = set()
+        self.selectors: dict[Loc, str] = {}
         self.issues: list[ConfigIssue] = []
 
     def read(self, path: Path) -> str:
@@ -108,6 +109,9 @@ class _Source:
         """A plain copy of the YAML tree with `${...}` resolved, noting each path's line."""
         if isinstance(node, CommentedMap):
             out: dict[Any, Any] = {}
+            for selector in ("type", "driver"):
+                if isinstance(node.get(selector), str):
+                    self.selectors[loc] = node[selector]  # pydantic puts it into error paths
             for key, value in node.items():
                 # Keys are names: `101:` or `1: Die jam` are text to the agent, not numbers.
                 child = (*loc, str(key))
@@ -237,6 +241,8 @@ class _Source:
             if (*found, step) in self.lines:
                 found = (*found, step)
                 shown = (*shown, step)
+            elif self.selectors.get(found) == step:
+                continue  # a union's tag, not a key
             elif (
                 i == len(loc) - 1
                 and isinstance(step, str)
@@ -363,6 +369,17 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
         if ref not in tags:
             problems.append((loc, _unknown("tag", ref, tags)))
 
+    def need_rule(loc: Loc, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            refs = Expression(text).refs
+        except ExpressionError as exc:
+            problems.append((loc, str(exc)))
+            return
+        for ref in sorted(refs):
+            need_tag(loc, ref)
+
     for name, machine in config.machines.items():
         base: Loc = ("machines", name)
         if machine.calendar is not None and machine.calendar not in config.calendars:
@@ -370,16 +387,7 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
                 ((*base, "calendar"), _unknown("calendar", machine.calendar, config.calendars))
             )
         for field in ("running", "fault", "planned"):
-            text = getattr(machine.state, field)
-            if text is None:
-                continue
-            try:
-                refs = Expression(text).refs
-            except ExpressionError as exc:
-                problems.append(((*base, "state", field), str(exc)))
-                continue
-            for ref in sorted(refs):
-                need_tag((*base, "state", field), ref)
+            need_rule((*base, "state", field), getattr(machine.state, field))
         if machine.state.reason is not None:
             need_tag((*base, "state", "reason"), machine.state.reason)
         if machine.counters is not None:
@@ -388,7 +396,10 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
                 if ref is not None:
                     need_tag((*base, "counters", field), ref)
     for index, alarm in enumerate(config.alarms):
-        need_tag(("alarms", index, "tag"), alarm.tag)
+        if hasattr(alarm, "tag"):
+            need_tag(("alarms", index, "tag"), alarm.tag)
+        need_rule(("alarms", index, "suppress_when"), alarm.suppress_when)
+        need_rule(("alarms", index, "running"), getattr(alarm, "running", None))
         if alarm.machine is not None and alarm.machine not in config.machines:
             problems.append(
                 (("alarms", index, "machine"), _unknown("machine", alarm.machine, config.machines))

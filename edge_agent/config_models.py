@@ -10,10 +10,14 @@ __all__ = [
     "AgentConfig",
     "AgentFile",
     "AlarmConfig",
+    "AlarmFloodConfig",
     "BreakConfig",
     "CalendarConfig",
     "CounterConfig",
+    "CusumAlarmConfig",
+    "CyclesAlarmConfig",
     "DeviceConfig",
+    "EwmaAlarmConfig",
     "HttpConfig",
     "InfluxSinkConfig",
     "LimitAlarmConfig",
@@ -22,11 +26,15 @@ __all__ = [
     "ModbusTagConfig",
     "MqttSinkConfig",
     "PlannedDowntimeConfig",
+    "RateAlarmConfig",
     "ReasonConfig",
+    "RunHoursAlarmConfig",
     "ShiftConfig",
     "SinksConfig",
     "StateRulesConfig",
     "TlsConfig",
+    "TrendAlarmConfig",
+    "VibrationZoneAlarmConfig",
 ]
 
 import re
@@ -360,20 +368,33 @@ class CalendarConfig(_Model):
 # ---------------------------------------------------------------------------------------- alarms
 
 
-class LimitAlarmConfig(_Model):
-    id: Name
+Priority = Literal["low", "medium", "high", "urgent"]
+
+
+class _AlarmBase(_Model):
+    id: Name = Field(description="Unique alarm id; part of its MQTT topic.")
+    priority: Priority = "medium"
+    machine: Name | None = Field(None, description="The machine the alarm belongs to, if any.")
+    message: str | None = Field(None, description="What people read when it is active.")
+    on_delay_s: float = Field(
+        0.0, ge=0, description="The condition must hold this long to activate."
+    )
+    off_delay_s: float = Field(0.0, ge=0, description="It must be clear this long to return.")
+    suppress_when: str | None = Field(
+        None, description="Suppressed by design while this rule holds, e.g. 'press1.running == 0'."
+    )
+
+
+class LimitAlarmConfig(_AlarmBase):
+    """High and low limits with a deadband: a high alarm clears only below high − deadband."""
+
     type: Literal["limit"]
     tag: TagRef
-    priority: Literal["low", "medium", "high", "urgent"] = "medium"
-    machine: Name | None = None
-    message: str | None = None
     high_high: float | None = None
     high: float | None = None
     low: float | None = None
     low_low: float | None = None
     deadband: float = Field(0.0, ge=0)
-    on_delay_s: float = Field(0.0, ge=0)
-    off_delay_s: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
     def _has_a_limit(self) -> LimitAlarmConfig:
@@ -382,7 +403,142 @@ class LimitAlarmConfig(_Model):
         return self
 
 
-AlarmConfig = LimitAlarmConfig
+class VibrationZoneAlarmConfig(_AlarmBase):
+    """ISO 10816-3 / 20816-3 zones of vibration velocity (mm/s RMS): C is an alert, D an alarm."""
+
+    type: Literal["vibration_zone"]
+    tag: TagRef
+    machine_group: Literal[1, 2] | None = Field(
+        None, description="1: large machines (300 kW to 50 MW); 2: medium (15 to 300 kW)."
+    )
+    foundation: Literal["rigid", "flexible"] | None = None
+    boundaries: tuple[float, float, float] | None = Field(
+        None,
+        description="Explicit zone boundaries A/B, B/C, C/D in mm/s, instead of group and foundation.",
+    )
+    priority: Priority = "high"
+    alert_priority: Priority = Field("low", description="Priority while in zone C.")
+    deadband: float = Field(
+        0.0, ge=0, description="A zone is left only this far inside the next one down."
+    )
+
+    @model_validator(mode="after")
+    def _zones_known(self) -> VibrationZoneAlarmConfig:
+        standard = self.machine_group is not None and self.foundation is not None
+        if standard == (self.boundaries is not None):
+            raise ValueError("give either machine_group and foundation, or boundaries")
+        if (
+            self.boundaries is not None
+            and not self.boundaries[0] < self.boundaries[1] < self.boundaries[2]
+        ):
+            raise ValueError("boundaries must rise: [A/B, B/C, C/D]")
+        return self
+
+
+class _Baseline(_Model):
+    mean: float | None = Field(
+        None, description="Target mean μ0; with sigma, or learnt from a baseline."
+    )
+    sigma: float | None = Field(
+        None, gt=0, description="Standard deviation σ of the process in control."
+    )
+    baseline_samples: int | None = Field(
+        None, ge=10, description="Learn mean and sigma from this many first samples instead."
+    )
+
+    @model_validator(mode="after")
+    def _baseline_given(self) -> _Baseline:
+        given = self.mean is not None and self.sigma is not None
+        if given == (self.baseline_samples is not None):
+            raise ValueError("give either mean and sigma, or baseline_samples")
+        return self
+
+
+class EwmaAlarmConfig(_AlarmBase, _Baseline):
+    """EWMA chart: active while the smoothed value is outside μ0 ± L·σ·sqrt(λ/(2−λ)·(1−(1−λ)^2t))."""
+
+    type: Literal["ewma"]
+    tag: TagRef
+    lambda_: float = Field(
+        0.2, gt=0, le=1, alias="lambda", description="Weight of the newest sample."
+    )
+    L: float = Field(3.0, gt=0, description="Width of the control limits in sigmas.")
+
+
+class CusumAlarmConfig(_AlarmBase, _Baseline):
+    """Tabular CUSUM: active while C+ or C− exceeds h·σ."""
+
+    type: Literal["cusum"]
+    tag: TagRef
+    k: float = Field(0.5, ge=0, description="Allowance, in sigmas.")
+    h: float = Field(5.0, gt=0, description="Decision interval, in sigmas.")
+
+
+class RateAlarmConfig(_AlarmBase):
+    """Change per second (least-squares slope over window_s) against max_rate."""
+
+    type: Literal["rate"]
+    tag: TagRef
+    window_s: float = Field(gt=0)
+    max_rate: float = Field(gt=0, description="Units per second.")
+    direction: Literal["rising", "falling", "both"] = "both"
+
+
+class TrendAlarmConfig(_AlarmBase):
+    """Trend to a limit: a least-squares line over window_s, and the time until it reaches limit."""
+
+    type: Literal["trend"]
+    tag: TagRef
+    window_s: float = Field(gt=0)
+    limit: float
+    side: Literal["high", "low"] = Field(
+        "high",
+        description="high: the limit is reached rising (wear, heat); low: falling (pressure).",
+    )
+    warn_before_s: float = Field(gt=0, description="Activate when the limit is nearer than this.")
+    min_r2: float = Field(
+        0.5, ge=0, le=1, description="Below this fit quality no time is reported."
+    )
+    report_interval_s: float = Field(
+        60.0, gt=0, description="How often the time left is published."
+    )
+
+
+class RunHoursAlarmConfig(_AlarmBase):
+    """Maintenance by running hours: counts hours while `running` holds; reset by a command."""
+
+    type: Literal["run_hours"]
+    running: str = Field(description="Rule that holds while the component runs.")
+    interval_h: float = Field(gt=0, description="Maintenance interval in running hours.")
+
+
+class CyclesAlarmConfig(_AlarmBase):
+    """Maintenance by cycles: a cumulative counter tag, or rising edges of a bool tag."""
+
+    type: Literal["cycles"]
+    tag: TagRef
+    interval: int = Field(gt=0, description="Maintenance interval in cycles.")
+    modulus: int | None = Field(None, ge=2, description="The counter wraps at this value.")
+
+
+AlarmConfig = Annotated[
+    LimitAlarmConfig
+    | VibrationZoneAlarmConfig
+    | EwmaAlarmConfig
+    | CusumAlarmConfig
+    | RateAlarmConfig
+    | TrendAlarmConfig
+    | RunHoursAlarmConfig
+    | CyclesAlarmConfig,
+    Field(discriminator="type"),
+]
+
+
+class AlarmFloodConfig(_Model):
+    """More than max_activations in window_s is reported as one flood, not hundreds of messages."""
+
+    max_activations: int = Field(10, ge=1)
+    window_s: float = Field(600.0, gt=0)
 
 
 # ----------------------------------------------------------------------------------------- sinks
@@ -463,4 +619,5 @@ class AgentFile(_Model):
     machines: Annotated[dict[Name, MachineConfig], BeforeValidator(_none_is_empty)] = {}
     calendars: Annotated[dict[Name, CalendarConfig], BeforeValidator(_none_is_empty)] = {}
     alarms: Annotated[list[AlarmConfig], BeforeValidator(_none_is_no_list)] = []
+    alarm_flood: AlarmFloodConfig = AlarmFloodConfig()
     sinks: SinksConfig = SinksConfig()

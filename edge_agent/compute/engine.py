@@ -12,6 +12,7 @@ __all__ = ["ComputeEngine"]
 
 from typing import Any
 
+from edge_agent.compute.alarms import AlarmManager
 from edge_agent.compute.calendar import Calendar
 from edge_agent.compute.oee import OeeTracker
 from edge_agent.compute.state import MachineState, StateTracker
@@ -19,6 +20,8 @@ from edge_agent.compute.tags import TagTable
 from edge_agent.config_models import AgentFile
 from edge_agent.outbox import Record
 from edge_agent.samples import Quality, SampleBatch
+
+_ALARMS = "\x00alarms"  # marks alarm events due at a batch's instant (no machine has this name)
 
 
 class ComputeEngine:
@@ -43,6 +46,7 @@ class ComputeEngine:
                     if ref is not None:
                         device, tag = ref.split(".", 1)
                         self._counters.setdefault(device, []).append((name, role, tag))
+        self.alarms = AlarmManager(config)
         self.clock_ns: int | None = None
 
     def ingest(self, batch: SampleBatch) -> list[Record]:
@@ -50,9 +54,13 @@ class ComputeEngine:
         # Boundaries at exactly this instant are evaluated after the batch is applied, so a break
         # that ends as the machine starts gives one state change, not a zero-length one.
         records, due = self._advance(batch.ts_ns, inclusive=False)
+        now = self.clock_ns if self.clock_ns is not None else batch.ts_ns
         self.tags.ingest(batch)
-        for name in due.union(self._by_device.get(batch.device, ())):
-            records += self._evaluate(name, self.clock_ns or batch.ts_ns)
+        for name in due.difference({_ALARMS}).union(self._by_device.get(batch.device, ())):
+            records += self._evaluate(name, now)
+        records += self.alarms.on_batch(batch.device, self.tags, now)
+        if _ALARMS in due:
+            records += self.alarms.step_to(now)
         for name, role, tag in self._counters.get(batch.device, ()):
             value = batch.values.get(tag)
             if value is not None and batch.quality.get(tag, Quality.GOOD) is not Quality.BAD:
@@ -80,8 +88,18 @@ class ComputeEngine:
                 records += oee.step_to(event)
                 records += self._evaluate(name, event)
             records += oee.step_to(t_ns)
+        while (event := self.alarms.next_event_ns()) is not None and event <= t_ns:
+            if event == t_ns and not inclusive:
+                due.add(_ALARMS)
+                break
+            records += self.alarms.step_to(event)
         self.clock_ns = t_ns
         return records, due
+
+    def command(self, payload: dict[str, Any], t_ns: int) -> list[Record]:
+        """An operator's alarm command at t_ns; raises CommandError and changes nothing if it fails."""
+        records = self.advance(t_ns)
+        return records + self.alarms.command(self.clock_ns or t_ns, payload)
 
     def _evaluate(self, name: str, t_ns: int) -> list[Record]:
         calendar = self.calendars[name]
@@ -119,6 +137,7 @@ class ComputeEngine:
                 }
                 for name in self.machines
             },
+            "alarms": self.alarms.to_state(),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -134,6 +153,7 @@ class ComputeEngine:
             current = saved["state"]
             self.machines[name].current = MachineState(**current) if current else None
             self.oee[name].restore(saved["oee"])
+        self.alarms.restore(state.get("alarms", {}))
 
     def mark_gap(self, from_ns: int) -> list[Record]:
         """The agent was not running since from_ns: that time is unknown, not what was last seen."""
