@@ -17,6 +17,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from drivers import create_driver
+from edge_agent.compute.alarms import CommandError
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
@@ -60,13 +61,17 @@ class Agent:
         self._ticks = 0
         slowest = max((d.poll_interval_s for d in config.devices.values()), default=1.0)
         self.resume_gap_s = max(_RESUME_GAP_S, 3 * slowest)
-        _warn_inactive(config)
 
     def _make_sinks(self) -> list[SinkRunner]:
         agent, sinks = self.config.agent, self.config.sinks
         runners = []
         if sinks.mqtt is not None and sinks.mqtt.enabled:
-            mqtt = MqttSink(sinks.mqtt, agent.id, agent.topic_root)
+            mqtt = MqttSink(
+                sinks.mqtt,
+                agent.id,
+                agent.topic_root,
+                on_command=self._on_mqtt_command if self.config.alarms else None,
+            )
             runners.append(SinkRunner(mqtt, self.outbox, self.metrics, sinks.mqtt.batch_records))
         if sinks.influxdb is not None and sinks.influxdb.enabled:
             influx = InfluxSink(sinks.influxdb, agent.id)
@@ -88,6 +93,36 @@ class Agent:
                 self.latest_oee[(record.key, record.body["window"])] = record.body
         self.outbox.extend(records)
 
+    def command(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Carry out an operator's alarm command now; the reply says how it went."""
+        try:
+            records = self.engine.command(payload, time.time_ns())
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc)}
+        self._emit(records)
+        alarm = self.engine.alarms.alarms[payload["id"]]
+        return {
+            "ok": True,
+            "id": alarm.config.id,
+            "command": payload["command"],
+            "state": alarm.state,
+        }
+
+    def _on_mqtt_command(self, raw: bytes) -> None:
+        request_id = None
+        try:
+            payload = json.loads(raw)
+            if not isinstance(payload, dict):
+                raise ValueError("expected a JSON object")
+            request_id = payload.get("request_id")
+            reply = self.command(payload)
+        except (ValueError, UnicodeDecodeError) as exc:
+            reply = {"ok": False, "error": f"malformed command: {exc}"}
+        reply["request_id"] = request_id
+        if not reply["ok"]:
+            _log.warning("alarm command refused: %s", reply["error"])
+        self.outbox.append(Record("command_reply", "alarms", time.time_ns(), reply))
+
     async def _tick(self) -> None:
         """Time moves on without samples: shifts, breaks and hours end, running figures fall due."""
         self._emit(self.engine.advance(time.time_ns()))
@@ -101,7 +136,7 @@ class Agent:
     async def _resume(self) -> None:
         """Continue the open shift from the state saved by the last run, not from zero."""
         text = await self.outbox.load_state(_STATE_KEY)
-        if text is None or not self.engine.oee:
+        if text is None or not (self.engine.oee or self.engine.alarms.alarms):
             return
         try:
             state = json.loads(text)
@@ -154,7 +189,7 @@ class Agent:
                 coalesce=True,
                 misfire_grace_time=None,
             )
-        if self.engine.oee:
+        if self.engine.oee or self.engine.alarms.alarms:
             self.scheduler.add_job(
                 self._tick,
                 "interval",
@@ -195,7 +230,7 @@ class Agent:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.engine.oee and self.engine.clock_ns is not None:
+        if (self.engine.oee or self.engine.alarms.alarms) and self.engine.clock_ns is not None:
             self._emit(self.engine.advance(time.time_ns()))
             await self._save_state()
         for runner in self.sinks:
@@ -263,16 +298,7 @@ class Agent:
             },
             "devices": devices,
             "machines": machines,
+            "alarms": self.engine.alarms.states(),
             "sinks": sinks,
             "buffer": {"path": str(self.config.agent.buffer_path), **stats},
         }
-
-
-def _warn_inactive(config: AgentFile) -> None:
-    """Say plainly which configured features this version checks but does not act on yet."""
-    if config.alarms:
-        _log.warning(
-            "%d alarm definition(s) are checked but alarm evaluation is not in this version: "
-            "they will not fire",
-            len(config.alarms),
-        )

@@ -94,6 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--state", type=Path, help="resume from this state file and save to it")
     replay.set_defaults(command=_cmd_replay)
 
+    alarm = sub.add_parser(
+        "alarm", help="list alarms, or ack / shelve / reset one, on a running agent"
+    )
+    alarm.add_argument(
+        "action",
+        choices=["list", "ack", "shelve", "unshelve", "reset", "out_of_service", "in_service"],
+    )
+    alarm.add_argument("id", nargs="?", help="alarm id (not for list)")
+    alarm.add_argument("--for", dest="duration_s", type=float, help="shelve for this many seconds")
+    alarm.add_argument("--user", default=os.environ.get("USER"), help="who does it (logged)")
+    alarm.add_argument("--url", default="http://127.0.0.1:8080", help="the agent's local page")
+    alarm.set_defaults(command=_cmd_alarm)
+
     demo = sub.add_parser("demo", help="simulated presses plus the agent on configs/demo.yaml")
     demo.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
     demo.set_defaults(command=_cmd_demo)
@@ -143,6 +156,42 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         with args.output.open("w", encoding="utf-8") as out:
             count = replay(config, batches, out, until_ns=until_ns, state_file=args.state)
     print(f"{len(batches)} sample batch(es) replayed, {count} record(s) written", file=sys.stderr)
+    return 0
+
+
+def _cmd_alarm(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    base = args.url.rstrip("/")
+    if args.action == "list":
+        request = urllib.request.Request(f"{base}/api/alarms")
+    else:
+        if not args.id:
+            raise EdgeAgentError(f"'alarm {args.action}' needs an alarm id")
+        body = {"user": args.user, **({"duration_s": args.duration_s} if args.duration_s else {})}
+        request = urllib.request.Request(
+            f"{base}/api/alarms/{args.id}/{args.action}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            reply = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        reply = json.loads(exc.read() or b"{}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise EdgeAgentError(
+            f"no agent answers at {base} ({exc}); is it running with agent.http on?"
+        ) from None
+    if args.action == "list":
+        for a in reply["alarms"]:
+            print(f"{a['id']:<24} {a['state']:<15} {a['priority']:<7} {a['detail'] or ''}")
+        return 0
+    if not reply.get("ok"):
+        raise EdgeAgentError(reply.get("error", "the agent refused the command"))
+    print(f"{reply['id']}: {reply['command']} done; state {reply['state']}")
     return 0
 
 
@@ -216,7 +265,9 @@ async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) ->
         nonlocal server
         http = config.agent.http
         if http.enabled:
-            server = LocalServer(http.host, http.port, agent.snapshot, agent.metrics.registry)
+            server = LocalServer(
+                http.host, http.port, agent.snapshot, agent.metrics.registry, agent.command
+            )
             try:
                 server.start()
             except OSError as exc:

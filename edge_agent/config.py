@@ -399,6 +399,7 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
         if hasattr(alarm, "tag"):
             need_tag(("alarms", index, "tag"), alarm.tag)
         need_rule(("alarms", index, "suppress_when"), alarm.suppress_when)
+        need_rule(("alarms", index, "when"), alarm.when)
         need_rule(("alarms", index, "running"), getattr(alarm, "running", None))
         if alarm.machine is not None and alarm.machine not in config.machines:
             problems.append(

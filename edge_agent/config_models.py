@@ -383,6 +383,11 @@ class _AlarmBase(_Model):
     suppress_when: str | None = Field(
         None, description="Suppressed by design while this rule holds, e.g. 'press1.running == 0'."
     )
+    when: str | None = Field(
+        None,
+        description="Judge samples only while this rule holds, e.g. 'press1.running == 1': "
+        "vibration of a stopped machine says nothing about its bearing.",
+    )
 
 
 class LimitAlarmConfig(_AlarmBase):

@@ -23,12 +23,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 _log = logging.getLogger(__name__)
 
 Snapshot = Callable[[], Awaitable[dict[str, Any]]]
+Command = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class LocalServer:
     def __init__(
-        self, host: str, port: int, snapshot: Snapshot, registry: CollectorRegistry
+        self,
+        host: str,
+        port: int,
+        snapshot: Snapshot,
+        registry: CollectorRegistry,
+        command: Command | None = None,
     ) -> None:
+        self.command = command
         self.host = host
         self.port = port
         self._snapshot = snapshot
@@ -44,7 +51,7 @@ class LocalServer:
     def start(self) -> None:
         """Bind and serve; raises OSError (e.g. port in use) before anything runs."""
         loop = asyncio.get_running_loop()
-        handler = _handler(loop, self._snapshot, self._registry)
+        handler = _handler(loop, self._snapshot, self._registry, self.command)
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -59,7 +66,10 @@ class LocalServer:
 
 
 def _handler(
-    loop: asyncio.AbstractEventLoop, snapshot: Snapshot, registry: CollectorRegistry
+    loop: asyncio.AbstractEventLoop,
+    snapshot: Snapshot,
+    registry: CollectorRegistry,
+    command: Command | None,
 ) -> type[BaseHTTPRequestHandler]:
     page = files("edge_agent").joinpath("web/index.html").read_bytes()
 
@@ -78,11 +88,35 @@ def _handler(
                 self._send_json(
                     200 if not reasons else 503, {"ok": not reasons, "reasons": reasons}
                 )
+            elif path == "/api/alarms":
+                self._send_json(200, {"alarms": self._state()["alarms"]})
             elif path == "/metrics":
                 self._state()  # refreshes the buffer gauges
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
             else:
                 self._send_json(404, {"error": f"no such page: {path}"})
+
+        def do_POST(self) -> None:
+            # POST /api/alarms/<id>/<command> with an optional JSON body {"duration_s":..,"user":..}
+            parts = self.path.split("?", 1)[0].strip("/").split("/")
+            if command is None or len(parts) != 4 or parts[:2] != ["api", "alarms"]:
+                self._send_json(404, {"ok": False, "error": f"no such command path: {self.path}"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                if not isinstance(body, dict):
+                    raise ValueError("expected a JSON object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                self._send_json(400, {"ok": False, "error": f"malformed body: {exc}"})
+                return
+            payload = {**body, "id": parts[2], "command": parts[3]}
+
+            async def run() -> dict[str, Any]:
+                return command(payload)
+
+            reply = asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=5)
+            self._send_json(200 if reply["ok"] else 400, reply)
 
         def _state(self) -> dict[str, Any]:
             return asyncio.run_coroutine_threadsafe(snapshot(), loop).result(timeout=5)

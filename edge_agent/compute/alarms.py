@@ -41,6 +41,7 @@ class Alarm:
         self.config = config
         self.detector = detector
         self.suppress_rule = Expression(config.suppress_when) if config.suppress_when else None
+        self.when_rule = Expression(config.when) if config.when else None
         self.raw = False  # the detector's verdict, before delays
         self.raw_since_ns = 0
         self.active = False
@@ -232,8 +233,9 @@ class AlarmManager:
         refs: set[str] = set()
         if tag := getattr(alarm.config, "tag", None):
             refs.add(tag)
-        if alarm.suppress_rule is not None:
-            refs |= alarm.suppress_rule.refs
+        for rule in (alarm.suppress_rule, alarm.when_rule):
+            if rule is not None:
+                refs |= rule.refs
         if running := getattr(alarm.config, "running", None):
             refs |= Expression(running).refs
         return {ref.split(".", 1)[0] for ref in refs}
@@ -251,6 +253,8 @@ class AlarmManager:
     def _judge(self, alarm: Alarm, tags: TagTable, t_ns: int) -> Record | None:
         """Feed the alarm's detector; returns a condition record when the detector reports one."""
         alarm.suppressed = _holds(alarm.suppress_rule, tags) if alarm.suppress_rule else False
+        if alarm.when_rule is not None and not _holds(alarm.when_rule, tags):
+            return None  # outside its operating condition a sample is not judged
         if alarm.config.type == "run_hours":
             running = _holds(self._running[alarm.config.id], tags)
             verdict = alarm.detector.update(t_ns, 1.0 if running else 0.0)

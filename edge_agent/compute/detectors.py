@@ -224,6 +224,9 @@ class _Window(Detector):
         while self.window and self.window[0][0] < t_ns - window_s * NS:
             self.window.popleft()
 
+    def _covers(self, seconds: float) -> bool:
+        return (self.window[-1][0] - self.window[0][0]) / NS >= seconds
+
     def _fit(self) -> tuple[float, float, float] | None:
         """(slope per second, value of the line at the newest sample, r²), or None if too few."""
         if len(self.window) < 3:
@@ -249,9 +252,8 @@ class RateDetector(_Window):
 
     def update(self, t_ns: int, value: float) -> Verdict:
         self._push(t_ns, value, self.config.window_s)
-        covered = (self.window[-1][0] - self.window[0][0]) / NS >= self.config.window_s / 2
-        fit = self._fit()
-        if fit is None or not covered:
+        fit = self._fit() if self._covers(self.config.window_s / 2) else None
+        if fit is None:
             return Verdict(False)
         slope = fit[0]
         limit, direction = self.config.max_rate, self.config.direction
@@ -271,7 +273,8 @@ class TrendDetector(_Window):
     def update(self, t_ns: int, value: float) -> Verdict:
         c = self.config
         self._push(t_ns, value, c.window_s)
-        fit = self._fit()
+        # A line through a few seconds of noise predicts nothing: half a window at least.
+        fit = self._fit() if self._covers(c.window_s / 2) else None
         left: float | None = None
         condition: dict[str, Any] = {"limit": c.limit}
         if fit is not None:

@@ -130,7 +130,57 @@ def _iso_ms(text: str) -> int:
     return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
+ALARM_STATE_CODES = {
+    "normal": 0,
+    "unack_active": 1,
+    "ack_active": 2,
+    "unack_rtn": 3,
+    "shelved": 4,
+    "suppressed": 5,
+    "out_of_service": 6,
+}
+_ZONES = {"A": 1, "B": 2, "C": 3, "D": 4}
+
+
+def _alarm(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
+    series = f"agent={agent},id={tag(body['id'])},type={body['type']},priority={body['priority']}"
+    if body.get("machine"):
+        series += f",machine={tag(body['machine'])}"
+    fields = [
+        f"state_code={ALARM_STATE_CODES[body['state']]}i",
+        f"state={text_field(body['state'])}",
+        f"active={int(body['active'])}i",
+        f"acked={int(body['acked'])}i",
+        f"severity={body['severity']}i",
+        f"message={text_field(body['message'])}",
+    ]
+    fields += [f"{k}={number(body[k])}" for k in ("value", "statistic") if body.get(k) is not None]
+    return [f"alarm,{series} {','.join(fields)} {ts_ms}"]
+
+
+def _condition(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
+    series = f"agent={agent},id={tag(body['id'])},type={body['type']}"
+    fields = [
+        f"{k}={number(body[k])}"
+        for k in ("value", "time_to_limit_s", "slope_per_s", "r2", "fitted")
+        if body.get(k) is not None
+    ]
+    if body.get("zone"):
+        fields.append(f"zone_code={_ZONES[body['zone']]}i")
+    return [f"condition,{series} {','.join(fields)} {ts_ms}"] if fields else []
+
+
+def _flood(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
+    active = 1 if body["phase"] == "begin" else 0
+    return [
+        f"alarm_flood,agent={agent} active={active}i,activations={body['activations']}i {ts_ms}"
+    ]
+
+
 _FORMATTERS: dict[str, Callable[[dict[str, Any], str, int], list[str]]] = {
+    "alarm": _alarm,
+    "condition": _condition,
+    "alarm_flood": _flood,
     "oee": _oee,
     "downtime": _downtime,
     "values": _values,

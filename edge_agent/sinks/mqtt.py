@@ -9,6 +9,11 @@ Topics (`<root>` is `agent.topic_prefix`, default `edge/<agent id>`):
   <root>/machines/<machine>/oee/<w>    OEE of the open shift or hour (w), retained
   <root>/machines/<machine>/oee/<w>/closed  the last closed window, retained
   <root>/machines/<machine>/downtime   one message per stop that is not a micro-stop
+  <root>/alarms/<id>                   current state of an alarm, retained
+  <root>/alarms/events                 every alarm transition
+  <root>/alarms/flood                  flood begin / end, retained
+  <root>/conditions/<id>               latest condition (vibration zone, time to limit), retained
+  <root>/commands/alarms               commands in (ack, shelve, ...); replies on .../reply
 
 Every payload is JSON with `seq`, the buffer's sequence number: a consumer that sees a number
 again after a reconnect or restart knows it is a duplicate. A batch counts as delivered only when
@@ -27,7 +32,7 @@ import logging
 import ssl
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -45,8 +50,16 @@ Message = tuple[str, str, bool]  # topic, payload, retain
 class MqttSink:
     name = "mqtt"
 
-    def __init__(self, config: MqttSinkConfig, agent_id: str, topic_root: str) -> None:
+    def __init__(
+        self,
+        config: MqttSinkConfig,
+        agent_id: str,
+        topic_root: str,
+        on_command: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.config = config
+        self.on_command = on_command
+        self.command_topic = f"{topic_root}/commands/alarms"
         self.root = topic_root
         self.client_id = config.client_id or agent_id
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -85,6 +98,7 @@ class MqttSink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._client = client
         # connect_async + loop_start: paho connects and reconnects on its own thread, so a broker
         # that is down at start-up is retried like one that goes down later.
@@ -139,6 +153,8 @@ class MqttSink:
         self._connected.set()
         _log.info("MQTT connected to %s as %s", self.endpoint, self.client_id)
         client.publish(f"{self.root}/status", "online", qos=1, retain=True)
+        if self.on_command is not None:
+            client.subscribe(self.command_topic, qos=1)  # again after every reconnect
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
@@ -158,6 +174,13 @@ class MqttSink:
         self._wake_scheduled = True
         with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
             loop.call_soon_threadsafe(self._wake)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        loop, handler = self._loop, self.on_command
+        if loop is None or handler is None or message.topic != self.command_topic:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+            loop.call_soon_threadsafe(handler, bytes(message.payload))
 
     def _wake(self) -> None:
         self._wake_scheduled = False
@@ -204,6 +227,16 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
         )
     elif kind == "downtime":
         yield f"{root}/machines/{body['machine']}/downtime", _json({**meta, **body}), False
+    elif kind == "alarm":
+        payload = _json({**meta, **body})
+        yield f"{root}/alarms/{body['id']}", payload, True  # current state, for late subscribers
+        yield f"{root}/alarms/events", payload, False  # every transition, in order
+    elif kind == "condition":
+        yield f"{root}/conditions/{body['id']}", _json({**meta, **body}), True
+    elif kind == "alarm_flood":
+        yield f"{root}/alarms/flood", _json({**meta, **body}), True
+    elif kind == "command_reply":
+        yield f"{root}/commands/alarms/reply", _json({**meta, **body}), False
 
 
 def _json(payload: dict[str, Any]) -> str:

@@ -153,8 +153,10 @@ def test_trend_reports_time_to_limit_and_warns(tmp_path: Path) -> None:
     """x = 2 + 0.01·t (a sample every 10 s), limit 8, window 300 s, warn_before 300 s.
     The fit is exact (r² = 1): the time left at t is (8 − 2 − 0.01·t) / 0.01 = 600 − t.
     At t = 100: 500 s. It falls below 300 s at t = 310 (at 300 it is exactly 300): active then.
-    Condition records come every report_interval_s (60 s) and when the verdict changes; each
-    must say 600 − t."""
+    Nothing is fitted before the window holds half its span (150 s). Condition records come every
+    report_interval_s (60 s) from then and when the verdict changes (which restarts the interval):
+    150, 210, 270, 310 (active), 370;
+    each must say 600 − t."""
     values = [(t, 2 + 0.01 * t) for t in range(0, 400, 10)]
     alarms = (
         "  - {id: wear, type: trend, tag: plc.x, window_s: 300, limit: 8, warn_before_s: 300,"
@@ -163,7 +165,7 @@ def test_trend_reports_time_to_limit_and_warns(tmp_path: Path) -> None:
     records = run(tmp_path, alarms, series(values), 400)
     assert transitions(records, "wear")[1] == (at(310), "unack_active")
     reports = {r["ts"]: r for r in records if r["kind"] == "condition"}
-    assert len(reports) >= 6
+    assert sorted(reports) == [at(t) for t in (150, 210, 270, 310, 370)]
     for ts, report in reports.items():
         t = (datetime.fromisoformat(ts.replace("Z", "+00:00")) - T0).total_seconds()
         assert report["time_to_limit_s"] == pytest.approx(600 - t, abs=1e-6)
@@ -171,14 +173,14 @@ def test_trend_reports_time_to_limit_and_warns(tmp_path: Path) -> None:
     assert reports[at(310)]["time_to_limit_s"] == pytest.approx(
         290, abs=1e-6
     )  # the verdict changed
-    falling = [(t, 8 - 0.01 * t) for t in range(0, 200, 10)]
-    records = run(tmp_path, alarms, series(falling), 200)
+    falling = [(t, 8 - 0.01 * t) for t in range(0, 400, 10)]
+    records = run(tmp_path, alarms, series(falling), 400)
     assert all(
         "time_to_limit_s" not in r for r in records if r["kind"] == "condition"
     )  # heading away
     # The same fall towards a low limit of 2: (8 − 0.01·t − 2) / 0.01 = 600 − t again.
     low = alarms.replace("limit: 8,", "limit: 2, side: low,")
-    records = run(tmp_path, low, series(falling), 200)
+    records = run(tmp_path, low, series(falling), 400)
     reports = [r for r in records if r["kind"] == "condition"]
     assert len(reports) >= 3
     for report in reports:
@@ -351,3 +353,12 @@ def test_flood_is_one_record_not_hundreds() -> None:
     assert [r.kind for r in end][:1] == ["alarm_flood"] and end[0].body["phase"] == "end"
     assert sorted(r.key for r in end if r.kind == "alarm") == sorted(f"a{i}" for i in range(12))
     assert {r.body["state"] for r in end if r.kind == "alarm"} == {"unack_rtn"}
+
+
+def test_samples_are_judged_only_when_the_operating_rule_holds() -> None:
+    """`when: plc.running == 1`: 90 while stopped is not judged; 90 while running activates."""
+    e = engine(
+        [{"id": "hot", "type": "limit", "tag": "plc.x", "high": 80, "when": "plc.running == 1"}]
+    )
+    assert [r.body["state"] for r in feed(e, 0, x=90.0, running=False)] == ["normal"]
+    assert [r.body["state"] for r in feed(e, 1, x=90.0, running=True)] == ["unack_active"]
