@@ -10,7 +10,6 @@ from __future__ import annotations
 __all__ = ["ModbusDriver"]
 
 import asyncio
-import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,8 +23,6 @@ from drivers.modbus_codec import decode, register_count
 from drivers.modbus_plan import ReadRequest, TagSpan, plan_requests
 from edge_agent.config_models import ModbusDeviceConfig
 from edge_agent.errors import ConnectError
-
-_log = logging.getLogger(__name__)
 
 _EXCEPTIONS = {
     1: "illegal function",

@@ -33,6 +33,7 @@ _log = logging.getLogger(__name__)
 
 _STATE_KEY = "compute"
 _SAVE_EVERY_TICKS = 10  # seconds between saves of the compute state
+_DRAIN_S = 3.0  # how long a clean stop waits for sinks to deliver what is buffered
 _RESUME_GAP_S = 10.0  # a longer stop of the agent is unknown time, not more of the last state
 
 
@@ -227,15 +228,28 @@ class Agent:
             self.scheduler.shutdown(wait=False)
         for poller in self.pollers.values():
             await poller.driver.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         if (self.engine.oee or self.engine.alarms.alarms) and self.engine.clock_ns is not None:
             self._emit(self.engine.advance(time.time_ns()))
             await self._save_state()
+        await self._drain(_DRAIN_S)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for runner in self.sinks:
             await runner.sink.close()
         await self.outbox.close()
+
+    async def _drain(self, timeout_s: float) -> None:
+        """On a clean stop, give reachable sinks a moment to deliver what is buffered.
+
+        What they cannot deliver in time stays in the buffer for the next start.
+        """
+        await self.outbox.flush()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(
+            r.cursor < self.outbox.last_seq and r.failing is None for r in self.sinks
+        ):
+            await asyncio.sleep(0.05)
 
     async def snapshot(self) -> dict[str, Any]:
         """Everything the local page shows, as plain JSON-able data."""

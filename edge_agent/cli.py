@@ -292,7 +292,8 @@ def _print_banner(config: AgentFile, url: str | None) -> None:
     influx = sinks.influxdb if sinks.influxdb and sinks.influxdb.enabled else None
     lines = [
         "",
-        "edge-agent demo is running: two simulated presses on Modbus TCP 127.0.0.1:5020 and :5021.",
+        "edge-agent demo is running: two simulated presses on Modbus TCP 127.0.0.1:5020 and :5021;",
+        "press1's main bearing wears: watch its alarms (trend within about 10 min) on the page.",
         f"  Live values and machine states:  {url or '(local page disabled)'}",
         f"  Prometheus metrics:              {url + 'metrics' if url else '-'}",
         f"  Local buffer (SQLite):           {config.agent.buffer_path}",

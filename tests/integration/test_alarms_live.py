@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from drivers.sim.image import RegisterImage
 from drivers.sim.server import SimulatedDevice, serve_tcp
 from tests.support.mqtt_capture import MqttCapture, Received
-from tests.support.servers import Mosquitto, free_port
+from tests.support.servers import Mosquitto, VictoriaMetrics, free_port
 
 
 class WearingBearing:
@@ -46,7 +46,7 @@ def payloads(messages: list[Received], topic: str) -> list[dict[str, object]]:
 
 
 async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
-    mosquitto: Mosquitto, tmp_path: Path
+    mosquitto: Mosquitto, victoria: VictoriaMetrics, tmp_path: Path
 ) -> None:
     bearing = WearingBearing()
     port, http_port = free_port(), free_port()
@@ -64,6 +64,7 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
         "alarms:\n"
         "  - {id: bearing, type: vibration_zone, tag: press.vibration, machine_group: 2, foundation: rigid}\n"
         f"sinks:\n  mqtt: {{host: 127.0.0.1, port: {mosquitto.port}}}\n"
+        f"  influxdb: {{url: '{victoria.url}', bucket: b, org: o}}\n"
     )
     root = f"edge/{agent_id}"
     capture = MqttCapture(mosquitto.port, f"{root}/#")
@@ -136,6 +137,17 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
         )
         stop.set()
         await asyncio.wait_for(task, 10)
+        # The same five transitions as points: 0 normal, 1 unack_active (C), 1 (D), 2 ack_active, 4 shelved.
+        codes = await asyncio.to_thread(
+            victoria.wait_for,
+            f'{{__name__="alarm_state_code",agent="{agent_id}",id="bearing"}}',
+            points=5,
+        )
+        assert {0.0, 1.0, 2.0, 4.0} <= set(codes[0]["values"])
+        zones = await asyncio.to_thread(
+            victoria.wait_for, f'{{__name__="condition_zone_code",agent="{agent_id}"}}', points=3
+        )
+        assert {3.0, 4.0} <= set(zones[0]["values"])  # zones C and D
     finally:
         capture.close()
         await server.shutdown()

@@ -91,3 +91,38 @@ def test_oee_window_is_one_point_at_its_start() -> None:
         running[1]
         == f"oee_losses,agent=a,machine=m1,window=shift,shift=early,reason=Die\\ jam seconds=10.0 {start_ms}"
     )
+
+
+def test_alarm_and_condition_points() -> None:
+    alarm = {
+        "id": "hot",
+        "type": "limit",
+        "priority": "high",
+        "machine": "m1",
+        "state": "unack_active",
+        "active": True,
+        "acked": False,
+        "severity": 750,
+        "message": 'Spindle "hot"',
+        "value": 85.5,
+        "statistic": None,
+    }
+    assert lines_for(stored("alarm", alarm, 9_000_000), "a") == [
+        'alarm,agent=a,id=hot,type=limit,priority=high,machine=m1 state_code=1i,state="unack_active",'
+        'active=1i,acked=0i,severity=750i,message="Spindle \\"hot\\"",value=85.5 9'
+    ]
+    zone = {"id": "vib", "type": "vibration_zone", "value": 3.2, "zone": "C"}
+    assert lines_for(stored("condition", zone, 9_000_000), "a") == [
+        "condition,agent=a,id=vib,type=vibration_zone value=3.2,zone_code=3i 9"
+    ]
+    trend = {
+        "id": "wear",
+        "type": "trend",
+        "value": 2.0,
+        "time_to_limit_s": 500.0,
+        "slope_per_s": 0.01,
+        "r2": 1.0,
+    }
+    assert lines_for(stored("condition", trend, 9_000_000), "a") == [
+        "condition,agent=a,id=wear,type=trend value=2.0,time_to_limit_s=500.0,slope_per_s=0.01,r2=1.0 9"
+    ]

@@ -24,3 +24,28 @@ def test_readme_reference_is_generated_from_the_models() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start, end = readme.index(BEGIN), readme.index(END) + len(END)
     assert readme[start:end] == reference_markdown(), "run 'make docs' to regenerate README.md"
+
+
+def test_readme_alarm_examples_are_valid(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```yaml\nalarms:") + len("```yaml\n")
+    example = readme[start : readme.index("```", start)]
+    device = (
+        "agent: {id: readme}\ndevices:\n  press1:\n    driver: modbus\n    host: h\n    tags:\n"
+        "      spindle_temp_c: {address: 0}\n      oil_bar: {address: 1}\n      vibration_mm_s: {address: 2}\n"
+        "      motor_current_a: {address: 3}\n      running: {table: coil, address: 0, type: bool}\n"
+        "      total_count: {address: 4, type: uint32}\n"
+    )
+    path = tmp_path / "readme.yaml"
+    path.write_text(device + example)
+    config = load_config(path)
+    assert {a.type for a in config.alarms} == {
+        "limit",
+        "vibration_zone",
+        "ewma",
+        "cusum",
+        "rate",
+        "trend",
+        "run_hours",
+        "cycles",
+    }
