@@ -58,6 +58,28 @@ CONFIG = {
             "reasons": {"1": "Die jam", "2": {"text": "Changeover", "category": "setup"}},
         }
     },
+    "alarms": [
+        {
+            "id": "jam",
+            "type": "limit",
+            "tag": "plc.fault",
+            "high": 0.5,
+            "on_delay_s": 400,
+            "off_delay_s": 200,
+        },
+        {"id": "scrap", "type": "ewma", "tag": "plc.reject", "baseline_samples": 10},
+        {
+            "id": "output",
+            "type": "trend",
+            "tag": "plc.total",
+            "limit": 65000,
+            "window_s": 1800,
+            "warn_before_s": 3600,
+        },
+        {"id": "service", "type": "run_hours", "running": "plc.running", "interval_h": 2},
+        {"id": "strokes", "type": "cycles", "tag": "plc.total", "interval": 500, "modulus": 65536},
+    ],
+    "alarm_flood": {"max_activations": 1, "window_s": 1800},
 }
 
 # One step of STEP_S seconds: (state, share of the ideal rate, rejected share, link ok)
@@ -106,6 +128,10 @@ def run(
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
+def alarming(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if r["kind"] in ("alarm", "condition", "alarm_flood")]
+
+
 def closed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r["kind"] == "oee" and r["final"]]
 
@@ -139,9 +165,11 @@ def test_restart_at_any_instant_gives_the_same_closed_windows(
     batches = generate(plan)
     end = batches[-1].ts_ns + STEP_S * S
     split = DAY0 + int((end - DAY0) * where) // S * S
-    whole = closed(run(batches, end))
+    whole_records = run(batches, end)
     state = tmp_path / f"state-{split}.json"
     state.unlink(missing_ok=True)
     first = run([b for b in batches if b.ts_ns <= split], split, state)
     second = run([b for b in batches if b.ts_ns > split], end, state)
-    assert closed(first) + closed(second) == whole
+    assert closed(first) + closed(second) == closed(whole_records)
+    # Alarms, their conditions and floods continue as if there had been no restart.
+    assert alarming(first) + alarming(second) == alarming(whole_records)
