@@ -405,11 +405,20 @@ class FloodGuard:
         return Record("alarm_flood", "flood", t_ns, body)
 
     def to_state(self) -> dict[str, Any]:
-        return {"activations": list(self.activations), "flooding_since_ns": self.flooding_since_ns}
+        # Held records are part of the state: a restart during a flood must not lose them.
+        held = {key: [r.kind, r.key, r.ts_ns, r.body] for key, r in self.held.items()}
+        return {
+            "activations": list(self.activations),
+            "flooding_since_ns": self.flooding_since_ns,
+            "held": held,
+            "held_count": self.held_count,
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.activations = deque(state.get("activations", []))
         self.flooding_since_ns = state.get("flooding_since_ns")
+        self.held = {key: Record(*fields) for key, fields in state.get("held", {}).items()}
+        self.held_count = state.get("held_count", 0)
 
 
 def _holds(rule: Expression | None, tags: TagTable) -> bool:
