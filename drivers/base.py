@@ -7,7 +7,7 @@ __all__ = ["Driver", "Reading"]
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from edge_agent.samples import Value
+from edge_agent.samples import Quality, Value
 
 
 @dataclass(slots=True)
@@ -20,6 +20,7 @@ class Reading:
 
     values: dict[str, Value] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    quality: dict[str, Quality] = field(default_factory=dict)  # values that are read but not good
 
 
 class Driver(Protocol):

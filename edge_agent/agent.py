@@ -46,9 +46,14 @@ class Agent:
         self.started_ns = time.time_ns()
         self.pollers: dict[str, DevicePoller] = {}
         for name, device in config.devices.items():
+            driver = create_driver(
+                name, device, agent_id=config.agent.id, pki=config.agent.pki_path
+            )
+            if hasattr(driver, "listener"):  # values the device reports by itself (subscriptions)
+                driver.listener = self._listener(name)
             self.pollers[name] = DevicePoller(
                 name,
-                create_driver(name, device),
+                driver,
                 timeout_s=device.timeout_s * 10 + 1.0,
                 backoff_max_s=device.backoff_max_s,
                 on_batch=self._on_batch,
@@ -87,6 +92,12 @@ class Agent:
             body["quality"] = {tag: q.value for tag, q in batch.quality.items()}
         self.outbox.append(Record("values", batch.device, batch.ts_ns, body))
         self._emit(self.engine.ingest(batch))
+
+    def _listener(self, device: str) -> Callable[[int, dict[str, Any], dict[str, Any]], None]:
+        def deliver(ts_ns: int, values: dict[str, Any], quality: dict[str, Any]) -> None:
+            self._on_batch(SampleBatch(device, ts_ns, values, quality))
+
+        return deliver
 
     def _emit(self, records: list[Record]) -> None:
         for record in records:

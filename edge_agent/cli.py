@@ -23,6 +23,7 @@ from edge_agent.errors import ConfigError, EdgeAgentError
 
 if TYPE_CHECKING:
     from drivers.sim.fleet import Fleet
+    from drivers.sim.opcua_press import OpcUaPress
     from edge_agent.config_models import AgentFile
 
 EXIT_CONFIG = 2
@@ -107,6 +108,19 @@ def _parser() -> argparse.ArgumentParser:
     alarm.add_argument("--url", default="http://127.0.0.1:8080", help="the agent's local page")
     alarm.set_defaults(command=_cmd_alarm)
 
+    opcua = sub.add_parser("opcua", help="OPC UA helpers: trust a server, browse its nodes")
+    opcua_sub = opcua.add_subparsers(required=True, metavar="ACTION")
+    trust = opcua_sub.add_parser("trust", help="show a server's certificate and trust it")
+    trust.add_argument("url")
+    trust.add_argument("--config", type=Path, help="take the trust list path from this file")
+    trust.add_argument("--yes", action="store_true", help="trust without asking")
+    trust.set_defaults(command=_cmd_opcua_trust)
+    browse = opcua_sub.add_parser("browse", help="list a node's children (default: Objects)")
+    browse.add_argument("url")
+    browse.add_argument("node", nargs="?", help="NodeId to start from, e.g. ns=2;s=Press")
+    browse.add_argument("--yaml", action="store_true", help="print the variables as a tags: block")
+    browse.set_defaults(command=_cmd_opcua_browse)
+
     demo = sub.add_parser("demo", help="simulated presses plus the agent on configs/demo.yaml")
     demo.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
     demo.set_defaults(command=_cmd_demo)
@@ -120,7 +134,7 @@ def _setup_logging(level: str | None) -> None:
         datefmt="%Y-%m-%d %H:%M:%S",
     )
     # The libraries' own logs repeat what the agent reports once per state change.
-    for noisy in ("pymodbus", "apscheduler.executors", "apscheduler.scheduler"):
+    for noisy in ("pymodbus", "apscheduler.executors", "apscheduler.scheduler", "asyncua"):
         logging.getLogger(noisy).setLevel(
             logging.CRITICAL if noisy == "pymodbus" else logging.WARNING
         )
@@ -195,6 +209,70 @@ def _cmd_alarm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_opcua_trust(args: argparse.Namespace) -> int:
+    from drivers.opcua_pki import fingerprint, trust
+    from drivers.opcua_tools import server_certificates
+    from edge_agent.config import load_config
+
+    pki = load_config(args.config).agent.pki_path if args.config else Path("var/pki")
+    try:
+        found = asyncio.run(server_certificates(args.url))
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        raise EdgeAgentError(f"cannot reach {args.url}: {exc}") from None
+    if not found:
+        raise EdgeAgentError(f"{args.url} offers no secured endpoint: nothing to trust")
+    certificates = {der: label for label, der in found}
+    for der in certificates:
+        from cryptography import x509
+
+        cert = x509.load_der_x509_certificate(der)
+        print(f"server certificate of {args.url}:")
+        print(f"  subject:     {cert.subject.rfc4514_string()}")
+        print(
+            f"  valid:       {cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}"
+        )
+        print(f"  SHA-256:     {fingerprint(der)}")
+        if (
+            not args.yes
+            and input(
+                "trust it? compare the fingerprint with the server's own display [y/N] "
+            ).lower()
+            != "y"
+        ):
+            print("not trusted")
+            return 1
+        print(f"trusted: {trust(pki, der)}")
+    return 0
+
+
+def _cmd_opcua_browse(args: argparse.Namespace) -> int:
+    from drivers.opcua_tools import browse
+
+    try:
+        nodes = asyncio.run(browse(args.url, args.node))
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        raise EdgeAgentError(f"cannot browse {args.url}: {exc}") from None
+    if args.yaml:
+        print("    tags:")
+        for n in nodes:
+            if n.node_class == "Variable":
+                name = _tag_name(n.browse_name.split(":", 1)[-1])
+                print(f"      {name}: {{node: '{n.node_id}'}}   # {n.data_type} = {n.value!r}")
+        return 0
+    for n in nodes:
+        detail = f"{n.data_type} = {n.value!r}" if n.node_class == "Variable" else n.node_class
+        print(f"{n.node_id:<40} {n.browse_name:<28} {detail}")
+    return 0
+
+
+def _tag_name(browse_name: str) -> str:
+    """'SpindleTempC' -> 'spindle_temp_c': a tag name the configuration accepts."""
+    import re
+
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+", "_", browse_name).strip("_").lower()
+    return snake if snake and not snake[0].isdigit() else f"n_{snake}"
+
+
 def _cmd_schema(_args: argparse.Namespace) -> int:
     from edge_agent.config import json_schema
 
@@ -235,9 +313,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     async def demo(stop: asyncio.Event) -> None:
         # The first press wears its bearing fast enough to show a rising vibration within minutes.
         fleet = await _start_simulator(2, "127.0.0.1", 5020, 1, (6.0, 0.0))
+        opcua = await _start_opcua_press()
         try:
             await _run_agent(config, stop, banner=True)
         finally:
+            await opcua.stop()
             await fleet.stop()
 
     return _run_async(demo)
@@ -252,6 +332,17 @@ async def _start_simulator(
         return await start_presses(count, host, port, seed, wear)
     except (OSError, RuntimeError) as exc:
         raise EdgeAgentError(f"cannot serve the simulator on {host}:{port}: {exc}") from None
+
+
+async def _start_opcua_press() -> OpcUaPress:
+    from drivers.sim.opcua_press import serve_opcua_press
+
+    try:
+        return await serve_opcua_press("127.0.0.1", 4840, seed=3)
+    except OSError as exc:
+        raise EdgeAgentError(
+            f"cannot serve the simulated OPC UA press on port 4840: {exc.strerror}"
+        ) from None
 
 
 async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) -> None:
@@ -292,7 +383,8 @@ def _print_banner(config: AgentFile, url: str | None) -> None:
     influx = sinks.influxdb if sinks.influxdb and sinks.influxdb.enabled else None
     lines = [
         "",
-        "edge-agent demo is running: two simulated presses on Modbus TCP 127.0.0.1:5020 and :5021;",
+        "edge-agent demo is running: simulated presses on Modbus TCP 127.0.0.1:5020 and :5021, and on",
+        "OPC UA opc.tcp://127.0.0.1:4840/edge-agent/sim;",
         "press1's main bearing wears: watch its alarms (trend within about 10 min) on the page.",
         f"  Live values and machine states:  {url or '(local page disabled)'}",
         f"  Prometheus metrics:              {url + 'metrics' if url else '-'}",

@@ -208,7 +208,11 @@ class _Source:
         )
 
     def issue_for(self, error: Any) -> ConfigIssue:
-        found, shown = self._locate(tuple(error["loc"]))
+        loc = tuple(error["loc"])
+        if error["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            # The kind of a device or alarm (`driver:`, `type:`): point at that key itself.
+            loc = (*loc, str(error["ctx"]["discriminator"]).strip("'"))
+        found, shown = self._locate(loc)
         message = _explain(error, redact=found in self.redacted)
         return ConfigIssue(
             self.file, self.lines.get(found), self._dotted(shown), self._scrub(message)
@@ -306,8 +310,12 @@ def _explain(error: Any, *, redact: bool) -> str:
         key = str(error["loc"][-1])
         guess = difflib.get_close_matches(key, _all_field_names(), n=1, cutoff=0.7)
         return f"unknown key '{key}'" + (f"; did you mean '{guess[0]}'?" if guess else "")
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return "required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = error["ctx"]
+        key = str(ctx["discriminator"]).strip("'")
+        return f"unknown {key} {ctx['tag']!r}; expected one of {ctx['expected_tags']}"
     if kind in ("dict_type", "model_type", "model_attributes_type", "list_type"):
         what = (
             "a list (lines starting with '- ')"
@@ -363,7 +371,8 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
     tags = {f"{d}.{t}" for d, device in config.devices.items() for t in device.tags}
     problems: list[tuple[Loc, str]] = []
     for name, device in config.devices.items():
-        problems += _check_device_tags(("devices", name), device)
+        if device.driver == "modbus":
+            problems += _check_device_tags(("devices", name), device)
 
     def need_tag(loc: Loc, ref: str) -> None:
         if ref not in tags:

@@ -76,7 +76,7 @@ class DevicePoller:
 
     def _deliver(self, ts_ns: int, reading: Reading) -> None:
         values = reading.values
-        quality: dict[str, Quality] = {}
+        quality: dict[str, Quality] = dict(reading.quality)
         if reading.failed:
             for tag in reading.failed:
                 values[tag] = None

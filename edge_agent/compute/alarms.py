@@ -216,7 +216,7 @@ class AlarmManager:
             bool_tag = False
             if tag_ref:
                 device, tag = tag_ref.split(".", 1)
-                bool_tag = config.devices[device].tags[tag].type == "bool"
+                bool_tag = getattr(config.devices[device].tags[tag], "type", None) == "bool"
             alarm = Alarm(alarm_config, make_detector(alarm_config, bool_tag=bool_tag))
             self.alarms[alarm_config.id] = alarm
             for device in self._devices_of(alarm):

@@ -1,0 +1,347 @@
+"""OPC UA driver on asyncua: subscriptions and batched reads, security, status codes as quality.
+
+The agent's poller drives it like any device: `read()` checks the session (a lost one raises
+ConnectError, so the poller marks every tag bad and backs off), reconnects when due, re-creating
+subscriptions and reading every tag once so no change made while disconnected is missed, and reads
+the polled tags in one batched Read. Subscribed values arrive through `listener` as the server
+reports them, with their source timestamps. Every value carries its own status: one bad node
+never spoils the others.
+"""
+
+from __future__ import annotations
+
+__all__ = ["OpcUaDriver"]
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from asyncua import Client, Node, ua
+from asyncua.crypto import security_policies as policies
+
+from drivers.base import Reading
+from drivers.opcua_pki import fingerprint, is_trusted, own_certificate
+from edge_agent.config_models import OpcUaDeviceConfig, OpcUaSecurityConfig, OpcUaTagConfig
+from edge_agent.errors import ConnectError
+from edge_agent.samples import Quality, Value
+
+_log = logging.getLogger(__name__)
+
+# Strongest first: what `policy: auto` picks among the endpoints a server offers.
+_POLICIES: dict[str, type[policies.SecurityPolicy]] = {
+    "Aes256_Sha256_RsaPss": policies.SecurityPolicyAes256Sha256RsaPss,
+    "Basic256Sha256": policies.SecurityPolicyBasic256Sha256,
+    "Aes128_Sha256_RsaOaep": policies.SecurityPolicyAes128Sha256RsaOaep,
+}
+_READ_CHUNK = 500  # nodes per Read request: well inside common server limits
+_NSU = re.compile(r"^nsu=([^;]+);(.+)$")
+
+Listener = Callable[[int, dict[str, Value], dict[str, Quality]], None]
+
+
+class OpcUaDriver:
+    def __init__(self, name: str, config: OpcUaDeviceConfig, *, agent_id: str, pki: Path) -> None:
+        self.name = name
+        self.config = config
+        self.agent_id = agent_id
+        self.pki = pki
+        self.listener: Listener | None = None
+        self._client: Client | None = None
+        self._lost: str | None = None
+        self._nodes: dict[str, Node] = {}
+        self._unresolved: dict[str, str] = {}
+        self._reread = True
+        self._pending: dict[int, tuple[dict[str, Value], dict[str, Quality]]] = {}
+        self._flush_scheduled = False
+
+    @property
+    def endpoint(self) -> str:
+        return self.config.url
+
+    @property
+    def tag_names(self) -> list[str]:
+        return list(self.config.tags)
+
+    def _mode(self, tag: OpcUaTagConfig) -> str:
+        return tag.mode or self.config.mode
+
+    # ------------------------------------------------------------------ connection
+
+    async def connect(self) -> None:
+        await self.close()
+        c = self.config
+        client = Client(
+            c.url, timeout=c.timeout_s, watchdog_intervall=min(5.0, max(1.0, c.poll_interval_s))
+        )
+        client.name = client.description = f"edge-agent {self.agent_id}"
+        client.application_uri = f"urn:edge-agent:{self.agent_id}"
+        client.product_uri = "urn:edge-agent"
+        if c.username is not None:
+            client.set_user(c.username)
+            if c.password is not None:
+                client.set_password(c.password.get_secret_value())
+        if c.user_certificate is not None and c.user_private_key is not None:
+            await client.load_client_certificate(str(c.user_certificate))  # type: ignore[unused-ignore]
+            await client.load_private_key(str(c.user_private_key))
+        try:
+            await self._secure(client)
+            client.connection_lost_callback = self._connection_lost
+            await client.connect()
+        except ConnectError:
+            raise
+        except (OSError, TimeoutError, ua.UaError, ConnectionError) as exc:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+            raise ConnectError(f"cannot connect to {c.url}: {_short(exc)}") from None
+        self._client, self._lost = client, None
+        try:
+            await self._resolve(client)
+            await self._subscribe(client)
+        except (OSError, TimeoutError, ua.UaError, ConnectionError) as exc:
+            await self.close()
+            raise ConnectError(f"{c.url}: setting up tags failed: {_short(exc)}") from None
+        self._reread = True
+
+    async def _secure(self, client: Client) -> None:
+        c = self.config
+        if c.security_none:
+            return
+        wanted = (
+            c.security if isinstance(c.security, OpcUaSecurityConfig) else OpcUaSecurityConfig()
+        )
+        mode = getattr(ua.MessageSecurityMode, wanted.mode)
+        probe = Client(c.url, timeout=c.timeout_s)
+        try:
+            endpoints = await probe.connect_and_get_server_endpoints()
+        except (OSError, TimeoutError, ua.UaError, ConnectionError) as exc:
+            raise ConnectError(f"cannot connect to {c.url}: {_short(exc)}") from None
+        offered = {(e.SecurityPolicyUri, e.SecurityMode): e for e in endpoints}
+        names = list(_POLICIES) if wanted.policy == "auto" else [wanted.policy]
+        for name in names:
+            endpoint = offered.get((_POLICIES[name].URI, mode))
+            if endpoint is not None:
+                break
+        else:
+            have = sorted(
+                {
+                    f"{e.SecurityPolicyUri.rsplit('#', 1)[-1]}/{e.SecurityMode.name}"
+                    for e in endpoints
+                }
+            )
+            raise ConnectError(
+                f"{c.url} offers no {wanted.policy} endpoint with {wanted.mode} (it offers: {', '.join(have)}); "
+                "choose one of those, or 'security: none' for a server without security"
+            )
+        server_cert = _first_certificate(endpoint.ServerCertificate)
+        if not is_trusted(self.pki, server_cert):
+            raise ConnectError(
+                f"the certificate of {c.url} is not trusted (SHA-256 {fingerprint(server_cert)}); "
+                f"check it and run: edge-agent opcua trust {c.url}"
+            )
+        own = await own_certificate(self.pki, self.agent_id)
+        await client.set_security(
+            _POLICIES[name],
+            certificate=str(own.cert),
+            private_key=str(own.key),
+            server_certificate=server_cert,
+            mode=mode,
+        )
+
+    async def _connection_lost(self, exc: Exception) -> None:
+        self._lost = _short(exc) or "connection lost"
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        self._nodes = {}
+        if client is not None:
+            client.connection_lost_callback = None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), self.config.timeout_s)
+
+    # ------------------------------------------------------------------ tags
+
+    async def _resolve(self, client: Client) -> None:
+        """NodeIds for every tag; namespace URIs are looked up anew at each connect."""
+        self._nodes, self._unresolved = {}, {}
+        for name, tag in self.config.tags.items():
+            try:
+                if tag.node is not None:
+                    self._nodes[name] = client.get_node(await self._node_id(client, tag.node))
+                else:
+                    assert tag.path is not None
+                    self._nodes[name] = await client.nodes.objects.get_child(tag.path.split("/"))
+            except ua.UaStatusCodeError as exc:
+                self._unresolved[name] = f"{tag.node or tag.path}: {_short(exc)}"
+            except ValueError as exc:
+                self._unresolved[name] = f"{tag.node or tag.path}: {exc}"
+
+    async def _node_id(self, client: Client, text: str) -> ua.NodeId:
+        match = _NSU.match(text)
+        if match is None:
+            return ua.NodeId.from_string(text)
+        uri, rest = match.groups()
+        try:
+            index = await client.get_namespace_index(uri)
+        except ValueError:
+            raise ValueError(f"the server has no namespace {uri}") from None
+        return ua.NodeId.from_string(f"ns={index};{rest}")
+
+    async def _subscribe(self, client: Client) -> None:
+        c = self.config
+        names = [n for n, t in c.tags.items() if self._mode(t) == "subscribe" and n in self._nodes]
+        self._by_node = {self._nodes[n].nodeid: n for n in names}
+        handler = _Handler(self)
+        for start in range(0, len(names), c.max_items_per_subscription):
+            chunk = names[start : start + c.max_items_per_subscription]
+            subscription = await client.create_subscription(c.publishing_interval_ms, handler)
+            plain = [n for n in chunk if c.tags[n].deadband is None]
+            for sampling in sorted({self._sampling(n) for n in plain}):
+                nodes = [self._nodes[n] for n in plain if self._sampling(n) == sampling]
+                results = await subscription.subscribe_data_change(
+                    nodes, queuesize=c.queue_size, sampling_interval=sampling
+                )
+                for name, result in zip(
+                    [n for n in plain if self._sampling(n) == sampling], results, strict=True
+                ):
+                    if isinstance(result, ua.StatusCode):
+                        self._unresolved[name] = f"subscription refused: {result.name}"
+            for name in chunk:
+                tag = c.tags[name]
+                if tag.deadband is not None:
+                    kind = 1 if tag.deadband_type == "absolute" else 2
+                    await subscription.deadband_monitor(
+                        self._nodes[name], tag.deadband, deadbandtype=kind, queuesize=c.queue_size
+                    )
+
+    def _sampling(self, name: str) -> float:
+        tag = self.config.tags[name]
+        return (
+            tag.sampling_interval_ms
+            if tag.sampling_interval_ms is not None
+            else self.config.sampling_interval_ms
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    async def read(self) -> Reading:
+        if self._lost is not None:
+            reason, self._lost = self._lost, None  # reported once; the next read reconnects
+            await self.close()
+            raise ConnectError(f"{self.config.url}: {reason}")
+        if self._client is None:
+            await self.connect()
+        assert self._client is not None
+        names = [
+            n
+            for n, t in self.config.tags.items()
+            if n in self._nodes and (self._reread or self._mode(t) == "poll")
+        ]
+        reading = Reading(failed=dict(self._unresolved))
+        for start in range(0, len(names), _READ_CHUNK):
+            chunk = names[start : start + _READ_CHUNK]
+            try:
+                values = await self._client.read_attributes([self._nodes[n] for n in chunk])
+            except (OSError, TimeoutError, ua.UaError, ConnectionError) as exc:
+                await self.close()
+                raise ConnectError(f"{self.config.url}: read failed: {_short(exc)}") from None
+            for name, data_value in zip(chunk, values, strict=True):
+                self._take(name, data_value, reading.values, reading.quality, reading.failed)
+        self._reread = False
+        return reading
+
+    def _take(
+        self,
+        name: str,
+        data_value: ua.DataValue,
+        values: dict[str, Value],
+        quality: dict[str, Quality],
+        failed: dict[str, str] | None,
+    ) -> None:
+        status = data_value.StatusCode or ua.StatusCode(ua.StatusCodes.Good)
+        if status.is_bad():
+            if failed is not None:
+                failed[name] = f"status {status.name}"
+            else:
+                values[name], quality[name] = None, Quality.BAD
+            return
+        value = _plain(
+            data_value.Value.Value if data_value.Value is not None else None, self.config.tags[name]
+        )
+        values[name] = value
+        if value is None:
+            quality[name] = Quality.BAD
+        elif status.is_uncertain():
+            quality[name] = Quality.UNCERTAIN
+
+    def notify(self, node: Node, data_value: ua.DataValue) -> None:
+        """A data change from a subscription: buffered and handed on in batches per timestamp."""
+        name = self._by_node.get(node.nodeid)
+        if name is None or self.listener is None:
+            return
+        stamp = data_value.SourceTimestamp or data_value.ServerTimestamp
+        ts_ns = int(stamp.timestamp() * 1e9) if isinstance(stamp, datetime) else time.time_ns()
+        values, quality = self._pending.setdefault(ts_ns, ({}, {}))
+        self._take(name, data_value, values, quality, None)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        if self.listener is None:
+            return
+        for ts_ns in sorted(pending):
+            values, quality = pending[ts_ns]
+            self.listener(ts_ns, values, quality)
+
+
+class _Handler:
+    """asyncua's subscription callbacks, forwarded to the driver."""
+
+    def __init__(self, driver: OpcUaDriver) -> None:
+        self.driver = driver
+
+    def datachange_notification(self, node: Node, _value: Any, data: Any) -> None:
+        self.driver.notify(node, data.monitored_item.Value)
+
+    def status_change_notification(self, status: Any) -> None:
+        code = getattr(status, "Status", status)
+        if isinstance(code, ua.StatusCode) and code.is_bad():
+            self.driver._lost = f"subscription ended: {code.name}"
+
+
+def _plain(value: Any, tag: OpcUaTagConfig) -> Value:
+    """A JSON-able value: numbers (scaled), booleans, text; None for what has no plain form."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        if tag.scale != 1.0 or tag.offset != 0.0:
+            return value * tag.scale + tag.offset
+        return value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, ua.LocalizedText):
+        return value.Text
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return None  # arrays, structures, byte strings: not a single value
+
+
+def _first_certificate(der: bytes) -> bytes:
+    """A server may send a certificate chain; the first DER element is its own certificate."""
+    if len(der) > 4 and der[0] == 0x30 and der[1] == 0x82:
+        return der[: int.from_bytes(der[2:4], "big") + 4]
+    return der
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, ua.UaStatusCodeError):
+        return ua.StatusCode(exc.code).name
+    return str(exc) or type(exc).__name__

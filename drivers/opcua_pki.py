@@ -1,0 +1,87 @@
+"""The agent's own OPC UA application certificate, and the servers it trusts.
+
+Layout under `agent.pki_path`: own/cert.der + own/key.pem (made on first start, application URI
+urn:edge-agent:<agent id>), trusted/<fingerprint>.der (servers trusted by `edge-agent opcua trust`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["OwnCertificate", "fingerprint", "is_trusted", "own_certificate", "trust"]
+
+import hashlib
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OwnCertificate:
+    cert: Path
+    key: Path
+    application_uri: str
+    not_after: datetime
+
+
+def application_uri(agent_id: str) -> str:
+    return f"urn:edge-agent:{agent_id}"
+
+
+async def own_certificate(pki: Path, agent_id: str) -> OwnCertificate:
+    """The agent's certificate, created (valid one year) when missing or no longer valid."""
+    own = pki / "own"
+    own.mkdir(parents=True, exist_ok=True)
+    cert, key = own / "cert.der", own / "key.pem"
+    uri = application_uri(agent_id)
+    existed = cert.exists() and key.exists()
+    await setup_self_signed_certificate(
+        key,
+        cert,
+        uri,
+        socket.gethostname(),
+        [ExtendedKeyUsageOID.CLIENT_AUTH],
+        {"commonName": f"edge-agent {agent_id}", "organizationName": "edge-agent"},
+    )
+    certificate = x509.load_der_x509_certificate(cert.read_bytes())
+    not_after = certificate.not_valid_after_utc
+    if not existed:
+        _log.info(
+            "created the agent's OPC UA certificate %s for %s, valid until %s (fingerprint %s)",
+            cert,
+            uri,
+            not_after.date(),
+            fingerprint(cert.read_bytes()),
+        )
+    days = (not_after - datetime.now(UTC)).days
+    if days < 30:
+        _log.warning("the agent's OPC UA certificate %s expires in %d days", cert, days)
+    return OwnCertificate(cert, key, uri, not_after)
+
+
+def fingerprint(der: bytes) -> str:
+    """SHA-256 of a DER certificate as colon-separated hex, as certificate tools show it."""
+    digest = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def is_trusted(pki: Path, der: bytes) -> bool:
+    return (pki / "trusted" / _file_name(der)).exists()
+
+
+def trust(pki: Path, der: bytes) -> Path:
+    trusted = pki / "trusted"
+    trusted.mkdir(parents=True, exist_ok=True)
+    path = trusted / _file_name(der)
+    path.write_bytes(der)
+    return path
+
+
+def _file_name(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()[:32] + ".der"
