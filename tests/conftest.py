@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import Mosquitto, NodeModbusPeer, VictoriaMetrics, free_port
+from tests.support.servers import (
+    Mosquitto,
+    NodeModbusPeer,
+    NodeOpcUaPeer,
+    VictoriaMetrics,
+    free_port,
+)
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +35,14 @@ def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetri
 @pytest.fixture(scope="session")
 def modbus_peer() -> Iterator[NodeModbusPeer]:
     peer = NodeModbusPeer()
+    peer.start()
+    yield peer
+    peer.stop()
+
+
+@pytest.fixture(scope="session")
+def opcua_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeOpcUaPeer]:
+    peer = NodeOpcUaPeer(tmp_path_factory.mktemp("opcua-peer"))
     peer.start()
     yield peer
     peer.stop()

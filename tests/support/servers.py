@@ -190,3 +190,44 @@ def serial_pair(workdir: Path) -> Iterator[tuple[str, str]]:
         yield str(a), str(b)
     finally:
         _stop(proc)
+
+
+@dataclass
+class NodeOpcUaPeer:
+    """The independent OPC UA server (npm node-opcua-server), with fixed values and a counter."""
+
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"opc.tcp://127.0.0.1:{self.port}/UA/Peer"
+
+    def start(self, port: int = 0) -> None:
+        if not (PEERS / "node_modules" / "node-opcua-server").exists():
+            raise RuntimeError(
+                "npm peers are not installed: run 'make test' (npm ci in tests/peers)"
+            )
+        self.proc = subprocess.Popen(
+            [
+                _require("node"),
+                str(PEERS / "opcua_server.js"),
+                str(port or self.port),
+                str(self.workdir),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=(self.workdir / "opcua-peer.log").open("ab"),
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().split()  # start-up takes 2 to 5 s
+        if len(line) != 2 or line[0] != "ready":
+            raise RuntimeError(
+                f"OPC UA peer did not start: {line!r}; see {self.workdir / 'opcua-peer.log'}"
+            )
+        self.port = int(line[1])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None

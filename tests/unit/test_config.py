@@ -154,13 +154,14 @@ def test_demo_config_loads(clean_env: pytest.MonkeyPatch) -> None:
     assert config.agent.id == "demo"
     assert config.agent.language == "en"
     assert config.agent.http.port == 8080
-    assert set(config.devices) == {"press1", "press2"}
+    assert set(config.devices) == {"press1", "press2", "press3"}
+    assert config.devices["press3"].driver == "opcua"
     press1, press2 = config.devices["press1"], config.devices["press2"]
     # press2 is press1's block (`<<: *press`) with its own port.
     assert (press1.port, press2.port) == (5020, 5021)
     assert press2.tags == press1.tags
     assert press1.tags["spindle_temp_c"].type == "float32"
-    assert set(config.machines) == {"press1", "press2"}
+    assert set(config.machines) == {"press1", "press2", "press3"}
     assert config.machines["press2"].state.running == "press2.running"
     assert config.machines["press2"].reasons["1"].text == "Die jam"
     assert config.machines["press2"].calendar == "plant"
