@@ -6,7 +6,7 @@ urn:edge-agent:<agent id>), trusted/<fingerprint>.der (servers trusted by `edge-
 
 from __future__ import annotations
 
-__all__ = ["OwnCertificate", "fingerprint", "is_trusted", "own_certificate", "trust"]
+__all__ = ["OwnCertificate", "expiring", "fingerprint", "is_trusted", "own_certificate", "trust"]
 
 import hashlib
 import logging
@@ -85,3 +85,23 @@ def trust(pki: Path, der: bytes) -> Path:
 
 def _file_name(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()[:32] + ".der"
+
+
+def expiring(pki: Path, within_days: int = 30) -> list[tuple[str, str, datetime]]:
+    """(key, what, expiry) of the agent's own and trusted certificates that expire soon."""
+    found = []
+    candidates = [(pki / "own" / "cert.der", "the agent's own OPC UA certificate")]
+    candidates += [
+        (p, f"trusted server certificate {p.name}") for p in sorted((pki / "trusted").glob("*.der"))
+    ]
+    now = datetime.now(UTC)
+    for path, what in candidates:
+        if not path.exists():
+            continue
+        try:
+            not_after = x509.load_der_x509_certificate(path.read_bytes()).not_valid_after_utc
+        except ValueError:
+            continue
+        if (not_after - now).days < within_days:
+            found.append((path.stem[:16], what, not_after))
+    return found

@@ -135,9 +135,28 @@ class Agent:
             _log.warning("alarm command refused: %s", reply["error"])
         self.outbox.append(Record("command_reply", "alarms", time.time_ns(), reply))
 
+    def _check_certificates(self) -> None:
+        """OPC UA certificates that expire within 30 days raise an alarm (checked hourly)."""
+        if not any(d.driver == "opcua" for d in self.config.devices.values()):
+            return
+        from drivers.opcua_pki import expiring
+
+        now = time.time_ns()
+        soon = {key: (what, until) for key, what, until in expiring(self.config.agent.pki_path)}
+        for key, (what, until) in soon.items():
+            detail = f"{what} expires on {until:%Y-%m-%d}: renew or replace it"
+            self._emit(
+                self.engine.alarms.system(f"certificate_{key}", now, active=True, detail=detail)
+            )
+        for alarm_id in [a for a in self.engine.alarms.alarms if a.startswith("certificate_")]:
+            if alarm_id.removeprefix("certificate_") not in soon:
+                self._emit(self.engine.alarms.system(alarm_id, now, active=False, detail="renewed"))
+
     async def _tick(self) -> None:
         """Time moves on without samples: shifts, breaks and hours end, running figures fall due."""
         self._emit(self.engine.advance(time.time_ns()))
+        if self._ticks % 3600 == 0:
+            self._check_certificates()
         self._ticks += 1
         if self._ticks % _SAVE_EVERY_TICKS == 0:
             await self._save_state()
@@ -201,7 +220,8 @@ class Agent:
                 coalesce=True,
                 misfire_grace_time=None,
             )
-        if self.engine.oee or self.engine.alarms.alarms:
+        has_opcua = any(d.driver == "opcua" for d in self.config.devices.values())
+        if self.engine.oee or self.engine.alarms.alarms or has_opcua:
             self.scheduler.add_job(
                 self._tick,
                 "interval",

@@ -35,6 +35,7 @@ __all__ = [
     "ShiftConfig",
     "SinksConfig",
     "StateRulesConfig",
+    "SystemAlarmConfig",
     "TlsConfig",
     "TrendAlarmConfig",
     "VibrationZoneAlarmConfig",
@@ -635,6 +636,12 @@ class CyclesAlarmConfig(_AlarmBase):
     tag: TagRef
     interval: int = Field(gt=0, description="Maintenance interval in cycles.")
     modulus: int | None = Field(None, ge=2, description="The counter wraps at this value.")
+
+
+class SystemAlarmConfig(_AlarmBase):
+    """An alarm the agent raises about itself (e.g. a certificate about to expire); not for YAML."""
+
+    type: Literal["system"]
 
 
 AlarmConfig = Annotated[

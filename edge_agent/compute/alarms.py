@@ -21,7 +21,7 @@ from typing import Any
 from edge_agent.compute.detectors import Detector, RunHoursDetector, Verdict, make_detector
 from edge_agent.compute.expression import Expression
 from edge_agent.compute.tags import TagTable
-from edge_agent.config_models import AgentFile, AlarmConfig, AlarmFloodConfig
+from edge_agent.config_models import AgentFile, AlarmConfig, AlarmFloodConfig, SystemAlarmConfig
 from edge_agent.outbox import Record
 from edge_agent.timefmt import iso_utc
 
@@ -37,7 +37,7 @@ class CommandError(ValueError):
 
 
 class Alarm:
-    def __init__(self, config: AlarmConfig, detector: Detector) -> None:
+    def __init__(self, config: AlarmConfig | SystemAlarmConfig, detector: Detector) -> None:
         self.config = config
         self.detector = detector
         self.suppress_rule = Expression(config.suppress_when) if config.suppress_when else None
@@ -287,6 +287,21 @@ class AlarmManager:
             if activated:
                 self.flood.activation(t_ns)
         return records
+
+    def system(
+        self, alarm_id: str, t_ns: int, *, active: bool, detail: str, priority: str = "high"
+    ) -> list[Record]:
+        """Raise or clear an alarm the agent sets about itself; it is acknowledged like any other."""
+        alarm = self.alarms.get(alarm_id)
+        if alarm is None:
+            if not active:
+                return []
+            config = SystemAlarmConfig(
+                id=alarm_id, type="system", priority=priority, message=detail
+            )
+            alarm = self.alarms[alarm_id] = Alarm(config, Detector())
+        alarm.judge(t_ns, Verdict(active, "system" if active else None, None, detail), None)
+        return self.flood.filter(self._announce(alarm, t_ns), t_ns)
 
     def next_event_ns(self) -> int | None:
         events = [e for a in self.alarms.values() if (e := a.next_event_ns()) is not None]

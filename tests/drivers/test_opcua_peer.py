@@ -137,3 +137,29 @@ async def test_peer_restart_is_survived(tmp_path: Path) -> None:
     finally:
         await driver.close()
         peer.stop()
+
+
+async def test_x509_user_certificate(opcua_peer: NodeOpcUaPeer, tmp_path: Path) -> None:
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    pki = tmp_path / "pki"
+    for _, der in await server_certificates(opcua_peer.url):
+        trust(pki, der)
+    user_cert, user_key = tmp_path / "user.der", tmp_path / "user.pem"
+    await setup_self_signed_certificate(
+        user_key,
+        user_cert,
+        "urn:edge-agent:user:li.wei",
+        "localhost",
+        [ExtendedKeyUsageOID.CLIENT_AUTH],
+        {"commonName": "li.wei"},
+    )
+    config = device(
+        opcua_peer.url,
+        tags={"temp": TAGS["temp"]},
+        security={"policy": "Basic256Sha256"},
+        user_certificate=str(user_cert),
+        user_private_key=str(user_key),
+    )
+    assert (await read_once(config, pki)).values == {"temp": 71.25}
