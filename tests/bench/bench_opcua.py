@@ -1,0 +1,851 @@
+"""OPC UA subscription benchmark: asyncua server → `edge-agent run` (subscribe) → mosquitto.
+
+    .venv/bin/python -m tests.bench.bench_opcua [--nodes 1000,10000 --update-s 1 --tick-s 0.1
+                                                 --publishing-ms 500 --stamp tick|each
+                                                 --seconds T --warmup W --repeat R
+                                                 --py-spy /tmp/pyspy/bin/py-spy]
+
+A script, not a test: it prints figures and asserts nothing about speed. It reuses the process
+accounting, /metrics scraping and clean-up approach of tests.bench.bench_pipeline; every process it
+starts (OPC UA server, mosquitto, one agent per run, py-spy) and its temporary directory are removed
+again on normal exit, on failure and on Ctrl+C.
+
+What runs where:
+  * the OPC UA server is an asyncua 2.1 Server in its own OS process (this script,
+    `--serve-opcua`), so its CPU is not charged to the agent: namespace urn:edge-agent:bench,
+    N Double variables ns=<idx>;s=Bench.V<i> (in folders of 250: asyncua's add_variable is
+    quadratic in the number of children of one parent). Every --tick-s it writes the next slice
+    of N x tick/update nodes, rotating, so every node gets a new value every --update-s and the
+    offered change rate is N/update values/s. --stamp tick gives all writes of one tick the same
+    SourceTimestamp (as a PLC scan does); --stamp each stamps every write separately (worst case:
+    the agent makes one record per source timestamp). The server counts its own writes: the
+    offered rate printed is what it achieved, not only what was asked;
+  * mosquitto comes from tests.support.servers;
+  * the agent is `edge-agent run <generated config>`: one opcua device, security none, mode
+    subscribe, publishing_interval_ms --publishing-ms, sampling_interval_ms = update period, all N
+    tags as nsu=urn:edge-agent:bench;s=Bench.V<i>, max_items_per_subscription 1000 (so 10,000
+    nodes use 10 subscriptions), MQTT raw_values per_poll, QoS 1;
+  * an MQTT subscriber in this process decodes every per-poll payload and counts the size of its
+    "values" dict (edge_device_values_total does not count subscription values).
+
+Each run: start the agent, time its start-up, warm up, then measure over a steady window:
+  offered v/s          the server's own write rate in the window (every write is a change)
+  delivered v/s        values in the per-poll MQTT payloads seen by the subscriber
+  msgs/s, v/msg        MQTT messages per second and values per message (one message per
+                       source timestamp per publish response)
+  empty/s              messages with an empty "values" dict
+  CPU s/10k v          agent utime+stime (/proc, all threads) per 10,000 values delivered
+  RSS                  VmRSS of the agent at the end of the window
+  p50/p99              per value: subscriber arrival time minus payload "ts" (the OPC UA source
+                       timestamp, ms precision); includes the wait for the publishing interval
+  pending              edge_sink_pending_records{sink="mqtt"} at the end of the window
+Start-up, from spawning `edge-agent run`:
+  http s               /metrics answers
+  link s               the retained link "up" message arrives: connect, resolve every nsu,
+                       create every monitored item, and the first Read of every tag are done
+  all-read s           the first Read's values (one message with all N tags) arrive
+  all-sub s            every node has been reported at least once by a subscription
+A run "keeps up" when delivered >= 95 % of offered and the MQTT sink ends the window less than
+one second of records behind.
+
+--py-spy BIN adds one profiled run at the largest N (not in the medians): py-spy samples the agent
+during the window and the top functions (own time and inclusive) are printed.
+
+Exit codes: 0 done, 1 stalled agent, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.bench.bench_pipeline import (
+    REPO,
+    VENV_BIN,
+    AgentStalled,
+    Bench,
+    Scrape,
+    _die_with_parent,
+    cpu_seconds,
+    host_busy,
+    print_stall,
+    rss_mib,
+    stop_process,
+)
+
+NAMESPACE = "urn:edge-agent:bench"
+FOLDER_SIZE = 250
+DEVICE = "plc"
+
+
+def tag_name(i: int) -> str:
+    return f"v{i:05d}"
+
+
+# ------------------------------------------------------------------ OPC UA server (own process)
+
+
+def serve_opcua(nodes: int, update_s: float, tick_s: float, stamp: str) -> int:
+    """Child process: prints 'ready <port>', then writes; answers 'stats' on stdin with JSON."""
+    import logging
+    from datetime import UTC
+
+    from asyncua import Server, ua
+
+    from tests.support.servers import free_port
+
+    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the server stops
+    counters = {"writes": 0, "late_ticks": 0, "ticks": 0}
+
+    async def main() -> None:
+        server = Server()
+        await server.init()
+        port = free_port()
+        server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        idx = await server.register_namespace(NAMESPACE)
+        root = await server.nodes.objects.add_folder(ua.NodeId("Bench", idx), f"{idx}:Bench")
+        ids: list[Any] = []
+        folder = root
+        for i in range(nodes):
+            if i % FOLDER_SIZE == 0:
+                folder = await root.add_folder(
+                    ua.NodeId(f"Bench.F{i // FOLDER_SIZE}", idx), f"{idx}:F{i // FOLDER_SIZE}"
+                )
+            node = await folder.add_variable(
+                ua.NodeId(f"Bench.V{i}", idx), f"{idx}:V{i}", ua.Variant(0.0, ua.VariantType.Double)
+            )
+            ids.append(node.nodeid)
+        await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def control() -> None:
+            for line in sys.stdin:
+                if line.strip() == "stats":
+                    print(json.dumps({**counters, "t": time.monotonic()}), flush=True)
+            loop.call_soon_threadsafe(stop.set)  # stdin closed: the parent is done (or gone)
+
+        async def writer() -> None:
+            double = ua.VariantType.Double
+            per_tick = nodes * tick_s / update_s
+            due, cursor, value = 0.0, 0, 0
+            next_tick = time.monotonic()
+            while True:
+                due += per_tick
+                count, due = int(due), due - int(due)
+                now = datetime.now(UTC)
+                for _ in range(count):
+                    value += 1  # a new value on every write: each one is a data change
+                    stamp_at = now if stamp == "tick" else datetime.now(UTC)
+                    await server.write_attribute_value(
+                        ids[cursor],
+                        ua.DataValue(
+                            ua.Variant(float(value), double),
+                            SourceTimestamp=stamp_at,
+                            ServerTimestamp=stamp_at,
+                        ),
+                    )
+                    cursor = (cursor + 1) % nodes
+                counters["writes"] += count
+                counters["ticks"] += 1
+                next_tick += tick_s
+                delay = next_tick - time.monotonic()
+                if delay < 0:
+                    counters["late_ticks"] += 1
+                    next_tick = time.monotonic()  # no catching up in a burst: the rate just drops
+                await asyncio.sleep(max(0.0, delay))
+
+        print(f"ready {port}", flush=True)
+        threading.Thread(target=control, daemon=True).start()
+        task = asyncio.create_task(writer())
+        await stop.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await server.stop()
+
+    asyncio.run(main())
+    return 0
+
+
+class OpcUaServer:
+    """The server process seen from the benchmark."""
+
+    def __init__(self, args: argparse.Namespace, nodes: int) -> None:
+        self.nodes = nodes
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.bench.bench_opcua",
+                "--serve-opcua",
+                str(nodes),
+                "--update-s",
+                str(args.update_s),
+                "--tick-s",
+                str(args.tick_s),
+                "--stamp",
+                args.stamp,
+            ],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "ready":
+            self.stop()
+            raise RuntimeError(f"OPC UA server did not start: {line!r}")
+        self.url = f"opc.tcp://127.0.0.1:{line[1]}/bench"
+        self.build_s = time.monotonic() - started
+
+    def stats(self) -> dict[str, float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the OPC UA server exited with {self.proc.returncode}")
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        return dict(json.loads(self.proc.stdout.readline()))
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            stop_process(self.proc)
+
+
+# --------------------------------------------------------------------------- broker subscriber
+
+
+class ValueProbe:
+    """Subscribes to one agent's per-poll topic and its link topic; counts values, not messages."""
+
+    def __init__(self, port: int, root: str, nodes: int) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.nodes = nodes
+        self.values_topic = f"{root}/devices/{DEVICE}"
+        self.link_topic = f"{root}/devices/{DEVICE}/link"
+        self._lock = threading.Lock()
+        self._open = False
+        self._opened = 0.0
+        # start-up (monotonic arrival times)
+        self.link_at: float | None = None
+        self.link_ts: str | None = None
+        self.first_value_at: float | None = None
+        self.all_read_at: float | None = None
+        self.all_sub_at: float | None = None
+        self.all_sub = threading.Event()
+        self._early: list[tuple[float, str, list[str]]] = []  # before the link message
+        self._seen_sub: set[str] = set()
+        # window
+        self.messages = self.values = self.empty = 0
+        self.latencies: list[tuple[float, int]] = []  # (ms, values in that message)
+        subscribed = threading.Event()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:8]}"
+        )
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            [(self.values_topic, 1), (self.link_topic, 1)]
+        )
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not subscribed.wait(10):
+            self.close()
+            raise TimeoutError("benchmark subscriber could not subscribe")
+
+    def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
+        arrived, now = time.monotonic(), time.time()
+        body = json.loads(msg.payload)
+        if msg.topic == self.link_topic:
+            if body.get("state") == "up" and self.link_at is None:
+                self.link_at, self.link_ts = arrived, body["ts"]
+                early, self._early = self._early, []
+                for at, ts, names in early:
+                    self._startup(at, ts, names)
+            return
+        values: dict[str, Any] = body["values"]
+        ts: str = body["ts"]
+        if not self._open and (self.all_sub_at is None or self.all_read_at is None):
+            if self.first_value_at is None and values:
+                self.first_value_at = arrived
+            if self.link_ts is None:
+                self._early.append((arrived, ts, list(values)))
+            else:
+                self._startup(arrived, ts, list(values))
+        if not self._open:
+            return
+        sent = datetime.fromisoformat(ts).timestamp()  # "...T01:40:00.123Z"
+        with self._lock:
+            self.messages += 1
+            self.values += len(values)
+            if values:
+                self.latencies.append(((now - sent) * 1000, len(values)))
+            else:
+                self.empty += 1
+
+    def _startup(self, arrived: float, ts: str, names: list[str]) -> None:
+        # The first Read after connecting is delivered under the same timestamp as the link
+        # record (the poll's); everything else carries a source timestamp from a subscription.
+        if ts == self.link_ts:
+            if len(names) >= self.nodes and self.all_read_at is None:
+                self.all_read_at = arrived
+            return
+        self._seen_sub.update(names)
+        if len(self._seen_sub) >= self.nodes and self.all_sub_at is None:
+            self.all_sub_at = arrived
+            self.all_sub.set()
+
+    def open_window(self) -> None:
+        with self._lock:
+            self.messages = self.values = self.empty = 0
+            self.latencies = []
+            self._open = True
+            self._opened = time.monotonic()
+
+    def close_window(self) -> tuple[int, int, int, list[tuple[float, int]], float]:
+        with self._lock:
+            self._open = False
+            return (
+                self.messages,
+                self.values,
+                self.empty,
+                list(self.latencies),
+                time.monotonic() - self._opened,
+            )
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def weighted_percentile(pairs: list[tuple[float, int]], q: float) -> float:
+    """Percentile over values, where each (latency, count) pair stands for `count` values."""
+    total = sum(n for _, n in pairs)
+    if not total:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * total))
+    seen = 0
+    for latency, n in sorted(pairs):
+        seen += n
+        if seen >= rank:
+            return latency
+    return math.nan
+
+
+# ------------------------------------------------------------------------------------- runs
+
+
+@dataclass
+class RunResult:
+    nominal: float
+    offered: float
+    delivered: float
+    msgs: float
+    per_msg: float
+    empty: float
+    cpu_per_10k: float
+    agent_cpu_pct: float
+    server_cpu_pct: float
+    host_cpu_pct: float
+    rss_mib: float
+    p50_ms: float
+    p99_ms: float
+    pending: float
+    late_ticks: float
+    http_s: float
+    link_s: float
+    all_read_s: float
+    all_sub_s: float
+    keeps_up: bool = field(default=False)
+
+
+NUMERIC = [
+    "nominal",
+    "offered",
+    "delivered",
+    "msgs",
+    "per_msg",
+    "empty",
+    "cpu_per_10k",
+    "agent_cpu_pct",
+    "server_cpu_pct",
+    "host_cpu_pct",
+    "rss_mib",
+    "p50_ms",
+    "p99_ms",
+    "pending",
+    "late_ticks",
+    "http_s",
+    "link_s",
+    "all_read_s",
+    "all_sub_s",
+]
+
+
+class OpcBench:
+    def __init__(self, args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+        self.args = args
+        self.stack = stack
+        self.workdir = Path(tempfile.mkdtemp(prefix="edge-bench-opcua-"))
+        if args.keep_workdir:
+            print(f"work directory (kept): {self.workdir}", flush=True)
+        else:
+            stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+
+    def start_mosquitto(self) -> None:
+        from tests.support.servers import Mosquitto, free_port
+
+        self.mosquitto = Mosquitto(free_port(), self.workdir)
+        self.stack.callback(self.mosquitto.stop)
+        self.mosquitto.start()
+
+    def write_config(self, server: OpcUaServer, agent_id: str, http_port: int) -> Path:
+        args = self.args
+        run_dir = self.workdir / agent_id
+        run_dir.mkdir()
+        config = {
+            "agent": {
+                "id": agent_id,
+                "buffer_path": str(run_dir / "outbox.db"),
+                "pki_path": str(run_dir / "pki"),
+                "log_level": "WARNING",
+                "http": {"host": "127.0.0.1", "port": http_port},
+            },
+            "devices": {
+                DEVICE: {
+                    "driver": "opcua",
+                    "url": server.url,
+                    "security": "none",
+                    "mode": "subscribe",
+                    "publishing_interval_ms": args.publishing_ms,
+                    "sampling_interval_ms": args.update_s * 1000,
+                    "max_items_per_subscription": 1000,
+                    "tags": {
+                        tag_name(i): {"node": f"nsu={NAMESPACE};s=Bench.V{i}"}
+                        for i in range(server.nodes)
+                    },
+                }
+            },
+            "sinks": {
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": self.mosquitto.port,
+                    "raw_values": "per_poll",
+                    "qos": 1,
+                },
+            },
+        }
+        path = run_dir / "agent.yaml"
+        path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+        return path
+
+    def run(self, server: OpcUaServer, profile: bool = False) -> RunResult:
+        from tests.support.servers import free_port, wait_for_port
+
+        args = self.args
+        agent_id = f"bench-{uuid.uuid4().hex[:8]}"
+        http_port = free_port()
+        config = self.write_config(server, agent_id, http_port)
+        probe = ValueProbe(self.mosquitto.port, f"edge/{agent_id}", server.nodes)
+        log_path = config.parent / "agent.log"
+        env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+        spawned = time.monotonic()
+        with log_path.open("wb") as log:
+            agent = subprocess.Popen(
+                [str(VENV_BIN / "edge-agent"), "run", str(config)],
+                cwd=config.parent,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        spy: subprocess.Popen[bytes] | None = None
+        try:
+            wait_for_port(http_port, timeout_s=60, proc=agent)  # type: ignore[arg-type]
+            http_at = time.monotonic()
+            deadline = time.monotonic() + args.startup_timeout
+            while not probe.all_sub.wait(1.0):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"not every node was reported within {args.startup_timeout:g} s "
+                        f"({len(probe._seen_sub)} of {server.nodes}); log: {log_path}"
+                    )
+                Bench._scrape(agent, http_port, log_path)  # the agent is alive and answering
+            time.sleep(args.warmup)
+            m0 = Bench._scrape(agent, http_port, log_path)
+            cpu0, host0, scpu0 = cpu_seconds(agent.pid), host_busy(), cpu_seconds(server.proc.pid)
+            s0 = server.stats()
+            probe.open_window()
+            if profile:
+                spy = self._start_py_spy(agent.pid, config.parent / "profile.txt")
+            time.sleep(args.seconds)
+            messages, values, empty, latencies, probe_s = probe.close_window()
+            s1 = server.stats()
+            cpu1, host1, scpu1 = cpu_seconds(agent.pid), host_busy(), cpu_seconds(server.proc.pid)
+            m1 = Bench._scrape(agent, http_port, log_path)
+            rss = rss_mib(agent.pid)
+            if spy is not None:
+                spy.wait(args.seconds + 30)
+                self.profile_path = config.parent / "profile.txt"
+        finally:
+            if spy is not None and spy.poll() is None:
+                stop_process(spy)
+            probe.close()
+            stop_process(agent)
+
+        def rel(at: float | None) -> float:
+            return at - spawned if at is not None else math.nan
+
+        server_s = s1["t"] - s0["t"]
+        offered = (s1["writes"] - s0["writes"]) / server_s
+        delivered = values / probe_s
+        pending = m1.total("edge_sink_pending_records", sink="mqtt")
+        records_per_s = (
+            m1.total("edge_sink_delivered_records_total", sink="mqtt")
+            - m0.total("edge_sink_delivered_records_total", sink="mqtt")
+        ) / probe_s
+        result = RunResult(
+            nominal=server.nodes / args.update_s,
+            offered=offered,
+            delivered=delivered,
+            msgs=messages / probe_s,
+            per_msg=(values / (messages - empty)) if messages > empty else math.nan,
+            empty=empty / probe_s,
+            cpu_per_10k=(cpu1 - cpu0) / values * 10_000 if values else math.nan,
+            agent_cpu_pct=(cpu1 - cpu0) / probe_s * 100,
+            server_cpu_pct=(scpu1 - scpu0) / server_s * 100,
+            host_cpu_pct=(host1[0] - host0[0]) / max(1, host1[1] - host0[1]) * 100,
+            rss_mib=rss,
+            p50_ms=weighted_percentile(latencies, 50),
+            p99_ms=weighted_percentile(latencies, 99),
+            pending=pending,
+            late_ticks=s1["late_ticks"] - s0["late_ticks"],
+            http_s=http_at - spawned,
+            link_s=rel(probe.link_at),
+            all_read_s=rel(probe.all_read_at),
+            all_sub_s=rel(probe.all_sub_at),
+        )
+        result.keeps_up = delivered >= 0.95 * offered and pending < max(records_per_s, 1.0)
+        return result
+
+    def _start_py_spy(self, pid: int, out: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                self.args.py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(max(1, int(self.args.seconds))),
+                "--rate",
+                "100",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(out.parent / "py-spy.log").open("wb"),
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+
+# ------------------------------------------------------------------------------------ output
+
+
+def median_of(results: list[RunResult]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in NUMERIC:
+        finite = [getattr(r, name) for r in results if not math.isnan(getattr(r, name))]
+        row[name] = statistics.median(finite) if finite else math.nan
+    row["kept_up"] = sum(r.keeps_up for r in results)
+    row["runs"] = len(results)
+    return row
+
+
+Column = tuple[str, str, Callable[[dict[str, Any]], str]]
+
+THROUGHPUT: list[Column] = [
+    ("nodes", ">", lambda r: f"{r['nodes']:,}"),
+    ("subs", ">", lambda r: f"{math.ceil(r['nodes'] / 1000)}"),
+    ("asked v/s", ">", lambda r: f"{r['nominal']:,.0f}"),
+    ("offered v/s", ">", lambda r: f"{r['offered']:,.0f}"),
+    ("server CPU%", ">", lambda r: f"{r['server_cpu_pct']:.0f}"),
+    ("delivered v/s", ">", lambda r: f"{r['delivered']:,.0f}"),
+    ("msgs/s", ">", lambda r: f"{r['msgs']:,.1f}"),
+    ("v/msg", ">", lambda r: f"{r['per_msg']:,.1f}"),
+    ("empty/s", ">", lambda r: f"{r['empty']:.2f}"),
+    ("CPU s/10k v", ">", lambda r: f"{r['cpu_per_10k']:.3f}"),
+    ("agent CPU%", ">", lambda r: f"{r['agent_cpu_pct']:.0f}"),
+    ("host CPU%", ">", lambda r: f"{r['host_cpu_pct']:.0f}"),
+    ("RSS MiB", ">", lambda r: f"{r['rss_mib']:.0f}"),
+    ("p50 ms", ">", lambda r: f"{r['p50_ms']:.0f}"),
+    ("p99 ms", ">", lambda r: f"{r['p99_ms']:.0f}"),
+    ("pending", ">", lambda r: f"{r['pending']:.0f}"),
+    ("keeps up", ">", lambda r: f"{r['kept_up']}/{r['runs']}"),
+]
+
+STARTUP: list[Column] = [
+    ("nodes", ">", lambda r: f"{r['nodes']:,}"),
+    ("server build s", ">", lambda r: f"{r['build_s']:.1f}"),
+    ("http s", ">", lambda r: f"{r['http_s']:.2f}"),
+    ("link up s", ">", lambda r: f"{r['link_s']:.2f}"),
+    ("all-read s", ">", lambda r: f"{r['all_read_s']:.2f}"),
+    ("all-sub s", ">", lambda r: f"{r['all_sub_s']:.2f}"),
+]
+
+
+def print_table(columns: list[Column], rows: list[dict[str, Any]]) -> None:
+    cells = [[fmt(r) for _, _, fmt in columns] for r in rows]
+    widths = [
+        max(len(title), *(len(c[i]) for c in cells)) for i, (title, _, _) in enumerate(columns)
+    ]
+    line = "  ".join(
+        f"{title:{align}{w}}" for (title, align, _), w in zip(columns, widths, strict=True)
+    )
+    print(line)
+    print("-" * len(line))
+    for c in cells:
+        print(
+            "  ".join(
+                f"{v:{align}{w}}" for v, (_, align, _), w in zip(c, columns, widths, strict=True)
+            )
+        )
+
+
+def print_run(nodes: int, index: int | str, r: RunResult) -> None:
+    print(
+        f"  {nodes:>6,} nodes run {index}: offered {r.offered:,.0f} v/s (server CPU "
+        f"{r.server_cpu_pct:.0f} %), delivered {r.delivered:,.0f} v/s in {r.msgs:,.1f} msgs/s, "
+        f"CPU {r.cpu_per_10k:.3f} s/10k ({r.agent_cpu_pct:.0f} %), RSS {r.rss_mib:.0f} MiB, "
+        f"p50/p99 {r.p50_ms:.0f}/{r.p99_ms:.0f} ms, pending {r.pending:.0f}; start-up: link "
+        f"{r.link_s:.1f} s, all-sub {r.all_sub_s:.1f} s; "
+        f"{'keeps up' if r.keeps_up else 'FALLS BEHIND'}",
+        flush=True,
+    )
+
+
+def summarize_profile(path: Path, top: int = 18) -> None:
+    """py-spy's raw (collapsed) stacks → own-time and inclusive-time tables by function."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_short_frame(f) for f in stack.split(";")]
+        own[frames[-1]] += n
+        for f in set(frames):
+            inclusive[f] += n
+    if not total:
+        print("py-spy recorded no samples")
+        return
+    print(f"py-spy: {total} samples of the agent (non-idle, all threads) during the window")
+    print("  own time (leaf function):")
+    for name, n in own.most_common(top):
+        print(f"    {n / total * 100:5.1f} %  {name}")
+    print("  inclusive time:")
+    for name, n in inclusive.most_common(top + 12):
+        print(f"    {n / total * 100:5.1f} %  {name}")
+
+
+def _short_frame(frame: str) -> str:
+    # "function (path/to/module.py:123)" → "function (module.py)": one entry per function.
+    name, _, where = frame.partition(" (")
+    file = where.rsplit(":", 1)[0].rstrip(")")
+    marker = "site-packages/"
+    if marker in file:
+        file = file.split(marker, 1)[1]
+    elif str(REPO) in file:
+        file = file.split(str(REPO) + "/", 1)[1]
+    else:
+        file = file.rsplit("/", 1)[-1]
+    return f"{name} ({file})"
+
+
+# -------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m tests.bench.bench_opcua",
+        description="OPC UA subscription throughput of the edge agent (see the module docstring).",
+    )
+    p.add_argument("--nodes", default="1000,10000", help="node counts, comma-separated")
+    p.add_argument("--update-s", type=float, default=1.0, help="every node changes this often")
+    p.add_argument("--tick-s", type=float, default=0.1, help="the server writes a slice this often")
+    p.add_argument(
+        "--stamp",
+        choices=("tick", "each"),
+        default="tick",
+        help="tick: one SourceTimestamp per server tick; each: one per write",
+    )
+    p.add_argument("--publishing-ms", type=float, default=500, help="publishing interval, ms")
+    p.add_argument("--seconds", type=float, default=8.0, help="measured window per run, s")
+    p.add_argument("--warmup", type=float, default=3.0, help="after every node was seen, s")
+    p.add_argument("--repeat", type=int, default=3, help="runs per node count (medians)")
+    p.add_argument(
+        "--startup-timeout", type=float, default=120.0, help="for every node to be reported, s"
+    )
+    p.add_argument(
+        "--py-spy",
+        default=None,
+        metavar="BIN",
+        help="profile one extra run at the largest node count with this py-spy",
+    )
+    p.add_argument("--keep-workdir", action="store_true", help="keep configs, logs, profiles")
+    p.add_argument("--serve-opcua", type=int, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    try:
+        args.node_counts = [int(n) for n in args.nodes.split(",") if n.strip()]
+    except ValueError:
+        p.error("--nodes takes integers, e.g. 1000,10000")
+    if not args.node_counts or min(args.node_counts) < 1:
+        p.error("--nodes must be positive")
+    if args.repeat < 1 or args.seconds <= 0 or args.update_s <= 0:
+        p.error("--repeat, --seconds and --update-s must be positive")
+    if not 0.001 <= args.tick_s <= args.update_s:
+        p.error("--tick-s must be between 0.001 and --update-s")
+    return args
+
+
+def bench(args: argparse.Namespace) -> int:
+    with contextlib.ExitStack() as stack:
+        b = OpcBench(args, stack)
+        started = time.monotonic()
+        b.start_mosquitto()
+        print(
+            f"asyncua {_asyncua_version()} server (own process) → edge-agent (opcua, subscribe, "
+            f"publishing {args.publishing_ms:g} ms, sampling {args.update_s * 1000:g} ms, "
+            f"<= 1000 items/subscription) → mosquitto (per_poll, QoS 1); every node changes every "
+            f"{args.update_s:g} s in slices every {args.tick_s:g} s, source timestamps per "
+            f"{args.stamp}; warm-up {args.warmup:g} s, window {args.seconds:g} s, "
+            f"{args.repeat} run(s) each; {os.cpu_count()} CPUs",
+            flush=True,
+        )
+        results: dict[int, list[RunResult]] = {}
+        builds: dict[int, float] = {}
+        try:
+            for n in args.node_counts:
+                server = OpcUaServer(args, n)
+                stack.callback(server.stop)
+                builds[n] = server.build_s
+                print(
+                    f"{n:,} nodes: server built and started in {server.build_s:.1f} s; "
+                    f"offered change rate asked: {n / args.update_s:,.0f} values/s",
+                    flush=True,
+                )
+                results[n] = []
+                for i in range(args.repeat):
+                    r = b.run(server)
+                    results[n].append(r)
+                    print_run(n, i + 1, r)
+                if args.py_spy and n == max(args.node_counts):
+                    r = b.run(server, profile=True)
+                    print_run(n, "profiled", r)
+                server.stop()
+        except AgentStalled as exc:
+            print_stall(exc)
+            print_summary(args, results, builds, started)
+            return 1
+        print_summary(args, results, builds, started)
+        if args.py_spy and getattr(b, "profile_path", None):
+            print()
+            summarize_profile(b.profile_path)
+    return 0
+
+
+def _asyncua_version() -> str:
+    from importlib.metadata import version
+
+    return version("asyncua")
+
+
+def print_summary(
+    args: argparse.Namespace,
+    results: dict[int, list[RunResult]],
+    builds: dict[int, float],
+    started: float,
+) -> None:
+    rows = []
+    for n, runs in results.items():
+        if runs:
+            row = median_of(runs)
+            row["nodes"], row["build_s"] = n, builds[n]
+            rows.append(row)
+    print()
+    if rows:
+        print(f"Medians of {args.repeat} run(s) per node count (v = values, one per changed node):")
+        print_table(THROUGHPUT, rows)
+        print()
+        print("Start-up from spawning the agent (medians):")
+        print_table(STARTUP, rows)
+        print()
+        for row in rows:
+            limited = row["offered"] < 0.95 * row["nominal"]
+            print(
+                f"{row['nodes']:,} nodes: the server wrote {row['offered']:,.0f} of "
+                f"{row['nominal']:,.0f} values/s asked"
+                + (" (the server is the limit here)" if limited else "")
+                + f"; the agent delivered {row['delivered']:,.0f} values/s to MQTT."
+            )
+    print(f"Total benchmark time: {time.monotonic() - started:.0f} s.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_opcua is not None:
+        return serve_opcua(args.serve_opcua, args.update_s, args.tick_s, args.stamp)
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        return bench(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything started has been stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
