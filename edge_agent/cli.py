@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="bearing wear of each press, mm/s of vibration per running hour",
     )
+    sim.add_argument(
+        "--opcua-port",
+        type=int,
+        default=4840,
+        help="also serve a press over OPC UA on this port (0: no OPC UA press)",
+    )
     sim.set_defaults(command=_cmd_simulate)
 
     replay = sub.add_parser("replay", help="run the compute core over recorded samples (CSV)")
@@ -294,13 +300,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         fleet = await _start_simulator(
             args.machines, args.host, args.port, args.seed, tuple(args.wear_per_hour)
         )
+        opcua = await _start_opcua_press(args.opcua_port) if args.opcua_port else None
+        where = f"; OPC UA {opcua.url}" if opcua else ""
         print(
-            f"{args.machines} simulated press(es) on {args.host}, Modbus TCP ports {fleet.ports}; "
+            f"{args.machines} simulated press(es) on {args.host}, Modbus TCP ports {fleet.ports}{where}; "
             "Ctrl+C stops.",
             flush=True,
         )
         await stop.wait()
         await fleet.stop()
+        if opcua is not None:
+            await opcua.stop()
 
     return _run_async(serve)
 
@@ -334,14 +344,15 @@ async def _start_simulator(
         raise EdgeAgentError(f"cannot serve the simulator on {host}:{port}: {exc}") from None
 
 
-async def _start_opcua_press() -> OpcUaPress:
+async def _start_opcua_press(port: int = 4840) -> OpcUaPress:
     from drivers.sim.opcua_press import serve_opcua_press
 
     try:
-        return await serve_opcua_press("127.0.0.1", 4840, seed=3)
+        return await serve_opcua_press("127.0.0.1", port, seed=3)
     except OSError as exc:
         raise EdgeAgentError(
-            f"cannot serve the simulated OPC UA press on port 4840: {exc.strerror}"
+            f"cannot serve the simulated OPC UA press on port {port}: {exc.strerror} "
+            "(is `edge-agent simulate` or another OPC UA server running?)"
         ) from None
 
 
