@@ -140,10 +140,14 @@ def _setup_logging(level: str | None) -> None:
         datefmt="%Y-%m-%d %H:%M:%S",
     )
     # The libraries' own logs repeat what the agent reports once per state change.
-    for noisy in ("pymodbus", "apscheduler.executors", "apscheduler.scheduler", "asyncua"):
-        logging.getLogger(noisy).setLevel(
-            logging.CRITICAL if noisy == "pymodbus" else logging.WARNING
-        )
+    quiet = {
+        "pymodbus": logging.CRITICAL,
+        "asyncua": logging.CRITICAL,
+        "apscheduler.executors": logging.WARNING,
+        "apscheduler.scheduler": logging.WARNING,
+    }
+    for name, level in quiet.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -121,17 +121,21 @@ class DevicePoller:
         if self.up is False and error == self.last_error:
             _log.debug("device %s still down: %s; next try in %.1f s", self.name, error, delay)
             return
-        if self.up is not False:
+        if self.up is False:  # already down, for another reason now: not a new outage
+            _log.warning(
+                "device %s still not answering: %s; next try in %.1f s", self.name, error, delay
+            )
+        else:
             self.down_since = time.monotonic()
             bad = dict.fromkeys(self.driver.tag_names)
             self.on_batch(SampleBatch(self.name, ts_ns, bad, dict.fromkeys(bad, Quality.BAD)))
             self.metrics.device_up.labels(self.name).set(0)
-        _log.error(
-            "device %s is not answering: %s; its tags are bad, next try in %.1f s",
-            self.name,
-            error,
-            delay,
-        )
+            _log.error(
+                "device %s is not answering: %s; its tags are bad, next try in %.1f s",
+                self.name,
+                error,
+                delay,
+            )
         self.up, self.last_error = False, error
         self._failed_tags = {}
         self.on_record(
