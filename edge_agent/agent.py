@@ -236,7 +236,10 @@ class Agent:
         self.scheduler.start()
 
     def _on_overrun(self, event: JobEvent) -> None:
-        self.metrics.poll_overruns.labels(event.job_id).inc()
+        poller = self.pollers.get(event.job_id)
+        # While a device (re)connects its first poll is long: that is not an overrun of polling.
+        if poller is not None and poller.up:
+            self.metrics.poll_overruns.labels(event.job_id).inc()
 
     def _spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
         async def supervised() -> None:

@@ -144,7 +144,7 @@ def _setup_logging(level: str | None) -> None:
         "pymodbus": logging.CRITICAL,
         "asyncua": logging.CRITICAL,
         "apscheduler.executors": logging.WARNING,
-        "apscheduler.scheduler": logging.WARNING,
+        "apscheduler.scheduler": logging.ERROR,  # skipped runs are counted as overruns instead
     }
     for name, level in quiet.items():
         logging.getLogger(name).setLevel(level)

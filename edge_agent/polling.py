@@ -84,7 +84,8 @@ class DevicePoller:
         if reading.failed != self._failed_tags:
             self._log_tag_failures(reading.failed)
         self.metrics.values_read.labels(self.name).inc(len(values) - len(quality))
-        self.on_batch(SampleBatch(self.name, ts_ns, values, quality))
+        if values:  # a device whose tags all come by subscription often has nothing to poll
+            self.on_batch(SampleBatch(self.name, ts_ns, values, quality))
 
     def _link_ok(self, ts_ns: int) -> None:
         self.last_ok_ns = ts_ns

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m tests.bench.bench_opcua [--nodes 1000,10000 --update-s 1 --tick-s 0.1
                                                  --publishing-ms 500 --stamp tick|each
-                                                 --seconds T --warmup W --repeat R
+                                                 --items-per-sub 1000 --seconds T --warmup W
+                                                 --grace G --repeat R --keep-workdir
                                                  --py-spy /tmp/pyspy/bin/py-spy]
 
 A script, not a test: it prints figures and asserts nothing about speed. It reuses the process
@@ -25,21 +26,31 @@ What runs where:
   * mosquitto comes from tests.support.servers;
   * the agent is `edge-agent run <generated config>`: one opcua device, security none, mode
     subscribe, publishing_interval_ms --publishing-ms, sampling_interval_ms = update period, all N
-    tags as nsu=urn:edge-agent:bench;s=Bench.V<i>, max_items_per_subscription 1000 (so 10,000
-    nodes use 10 subscriptions), MQTT raw_values per_poll, QoS 1;
+    tags as nsu=urn:edge-agent:bench;s=Bench.V<i>, max_items_per_subscription --items-per-sub
+    (default 1000: 10,000 nodes use 10 subscriptions), MQTT raw_values per_poll, QoS 1;
   * an MQTT subscriber in this process decodes every per-poll payload and counts the size of its
     "values" dict (edge_device_values_total does not count subscription values).
 
-Each run: start the agent, time its start-up, warm up, then measure over a steady window:
-  offered v/s          the server's own write rate in the window (every write is a change)
-  delivered v/s        values in the per-poll MQTT payloads seen by the subscriber
+Each run: start the agent, time its start-up, warm up, then measure over a steady window. Values
+are attributed to the window by their source timestamp, not by their arrival, so a burst of
+publish responses at either edge does not skew the count; the subscriber waits --grace seconds
+after the window for values stamped inside it:
+  offered v/s          the server's own writes stamped in the window (every write is a change);
+                       in --stamp each, a tick's writes count at the tick's start
+  delivered v/s        values stamped in the window that arrived in per-poll MQTT payloads
+                       (within the window + grace); "% of offered" is their ratio
   msgs/s, v/msg        MQTT messages per second and values per message (one message per
                        source timestamp per publish response)
   empty/s              messages with an empty "values" dict
+  dup v                values of the window delivered more than once (every write is unique)
+  sink rec/s           edge_sink_delivered_records_total{sink="mqtt"} per second in the window:
+                       what the sink moved, even when it is behind (then delivered v/s is low)
   CPU s/10k v          agent utime+stime (/proc, all threads) per 10,000 values delivered
+  agent/server CPU%    utime+stime over the window, % of one CPU; host CPU% is of all CPUs
   RSS                  VmRSS of the agent at the end of the window
   p50/p99              per value: subscriber arrival time minus payload "ts" (the OPC UA source
-                       timestamp, ms precision); includes the wait for the publishing interval
+                       timestamp, ms precision); includes the wait for the publishing interval;
+                       a value later than the window + grace is missing from delivered instead
   pending              edge_sink_pending_records{sink="mqtt"} at the end of the window
 Start-up, from spawning `edge-agent run`:
   http s               /metrics answers
@@ -73,7 +84,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -106,7 +117,7 @@ def tag_name(i: int) -> str:
 
 
 def serve_opcua(nodes: int, update_s: float, tick_s: float, stamp: str, stock: bool) -> int:
-    """Child process: prints 'ready <port>', then writes; answers 'stats' on stdin with JSON."""
+    """Child process: prints 'ready <port>', then writes; answers 'stats' and 'stamped A B' on stdin."""
     import logging
     from datetime import UTC
 
@@ -126,6 +137,7 @@ def serve_opcua(nodes: int, update_s: float, tick_s: float, stamp: str, stock: b
     logging.getLogger("asyncua").setLevel(logging.CRITICAL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the server stops
     counters = {"writes": 0, "late_ticks": 0, "ticks": 0}
+    history: deque[tuple[float, int]] = deque(maxlen=100_000)  # (tick's timestamp, writes)
 
     async def main() -> None:
         server = Server()
@@ -152,18 +164,30 @@ def serve_opcua(nodes: int, update_s: float, tick_s: float, stamp: str, stock: b
 
         def control() -> None:
             for line in sys.stdin:
-                if line.strip() == "stats":
+                words = line.split()
+                if words == ["stats"]:
                     print(json.dumps({**counters, "t": time.monotonic()}), flush=True)
+                elif len(words) == 3 and words[0] == "stamped":
+                    # Writes whose source timestamp (as ms, like the agent's payloads) lies in
+                    # [start, end): what the window offered, counted the way delivery is.
+                    start, end = float(words[1]), float(words[2])
+                    ticks = tuple(history)  # one C-level copy, under the GIL
+                    print(sum(n for at, n in ticks if start <= at < end), flush=True)
             loop.call_soon_threadsafe(stop.set)  # stdin closed: the parent is done (or gone)
 
         async def writer() -> None:
+            # Rate-based: each tick writes what is due since the start, so a tick that comes
+            # late is made up by the next ones; more than 1 s behind is given up (and counted).
             double = ua.VariantType.Double
-            per_tick = nodes * tick_s / update_s
-            due, cursor, value = 0.0, 0, 0
-            next_tick = time.monotonic()
+            rate = nodes / update_s
+            cursor = value = written = 0
+            start = next_tick = time.monotonic()
             while True:
-                due += per_tick
-                count, due = int(due), due - int(due)
+                count = int(rate * (time.monotonic() - start)) - written
+                if count > rate:
+                    counters["late_ticks"] += 1
+                    start += (count - rate) / rate  # drop what is more than 1 s overdue
+                    count = int(rate)
                 now = datetime.now(UTC)
                 for _ in range(count):
                     value += 1  # a new value on every write: each one is a data change
@@ -177,14 +201,12 @@ def serve_opcua(nodes: int, update_s: float, tick_s: float, stamp: str, stock: b
                         ),
                     )
                     cursor = (cursor + 1) % nodes
+                written += count
+                history.append((math.floor(now.timestamp() * 1000) / 1000, count))
                 counters["writes"] += count
                 counters["ticks"] += 1
                 next_tick += tick_s
-                delay = next_tick - time.monotonic()
-                if delay < 0:
-                    counters["late_ticks"] += 1
-                    next_tick = time.monotonic()  # no catching up in a burst: the rate just drops
-                await asyncio.sleep(max(0.0, delay))
+                await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
 
         print(f"ready {port}", flush=True)
         threading.Thread(target=control, daemon=True).start()
@@ -243,6 +265,13 @@ class OpcUaServer:
         self.proc.stdin.flush()
         return dict(json.loads(self.proc.stdout.readline()))
 
+    def stamped(self, start: float, end: float) -> int:
+        """How many writes carried a source timestamp in [start, end)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"stamped {start!r} {end!r}\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
     def stop(self) -> None:
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
@@ -254,6 +283,16 @@ class OpcUaServer:
 
 
 # --------------------------------------------------------------------------- broker subscriber
+
+
+@dataclass
+class Window:
+    seconds: float
+    messages: int
+    values: int
+    empty: int
+    duplicates: int
+    latencies: list[tuple[float, int]]  # (ms, values of the message)
 
 
 class ValueProbe:
@@ -278,8 +317,8 @@ class ValueProbe:
         self._early: list[tuple[float, str, list[str]]] = []  # before the link message
         self._seen_sub: set[str] = set()
         # window
-        self.messages = self.values = self.empty = 0
-        self.latencies: list[tuple[float, int]] = []  # (ms, values in that message)
+        self._seen: list[tuple[float, float, int, int]] = []  # (ts, arrival, values, repeated)
+        self._values_seen: set[Any] = set()  # the server writes every value only once
         subscribed = threading.Event()
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:8]}"
@@ -318,12 +357,10 @@ class ValueProbe:
             return
         sent = datetime.fromisoformat(ts).timestamp()  # "...T01:40:00.123Z"
         with self._lock:
-            self.messages += 1
-            self.values += len(values)
-            if values:
-                self.latencies.append(((now - sent) * 1000, len(values)))
-            else:
-                self.empty += 1
+            before = len(self._values_seen)
+            self._values_seen.update(values.values())
+            repeated = len(values) - (len(self._values_seen) - before)
+            self._seen.append((sent, now, len(values), repeated))
 
     def _startup(self, arrived: float, ts: str, names: list[str]) -> None:
         # The first Read after connecting is delivered under the same timestamp as the link
@@ -337,27 +374,39 @@ class ValueProbe:
             self.all_sub_at = arrived
             self.all_sub.set()
 
-    def open_window(self) -> None:
+    def open_window(self) -> float:
+        """Start recording every message; returns the wall-clock start of the window."""
         with self._lock:
-            self.messages = self.values = self.empty = 0
-            self.latencies = []
+            self._seen = []
+            self._values_seen = set()
             self._open = True
-            self._opened = time.monotonic()
+        return time.time()
 
-    def close_window(self) -> tuple[int, int, int, list[tuple[float, int]], float]:
+    def close_window(self, start: float, end: float) -> Window:
+        """Stop recording; what carries a timestamp in [start, end) counts, whenever it came."""
         with self._lock:
             self._open = False
-            return (
-                self.messages,
-                self.values,
-                self.empty,
-                list(self.latencies),
-                time.monotonic() - self._opened,
-            )
+            seen, self._seen = self._seen, []
+        inside = [(sent, arrived, n) for sent, arrived, n, _ in seen if start <= sent < end]
+        return Window(
+            seconds=end - start,
+            messages=len(inside),
+            values=sum(n for _, _, n in inside),
+            empty=sum(1 for _, _, n in inside if not n),
+            duplicates=sum(d for sent, _, _, d in seen if start <= sent < end),
+            latencies=[((arrived - sent) * 1000, n) for sent, arrived, n in inside if n],
+        )
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def timed_scrape(agent: subprocess.Popen[bytes], port: int, log_path: Path) -> tuple[float, Any]:
+    """/metrics and the time it stands for (the middle of the request)."""
+    before = time.monotonic()
+    result = Bench._scrape(agent, port, log_path)
+    return (before + time.monotonic()) / 2, result
 
 
 def weighted_percentile(pairs: list[tuple[float, int]], q: float) -> float:
@@ -385,6 +434,8 @@ class RunResult:
     msgs: float
     per_msg: float
     empty: float
+    duplicates: float
+    sink_records: float
     cpu_per_10k: float
     agent_cpu_pct: float
     server_cpu_pct: float
@@ -408,6 +459,8 @@ NUMERIC = [
     "msgs",
     "per_msg",
     "empty",
+    "duplicates",
+    "sink_records",
     "cpu_per_10k",
     "agent_cpu_pct",
     "server_cpu_pct",
@@ -461,7 +514,7 @@ class OpcBench:
                     "mode": "subscribe",
                     "publishing_interval_ms": args.publishing_ms,
                     "sampling_interval_ms": args.update_s * 1000,
-                    "max_items_per_subscription": 1000,
+                    "max_items_per_subscription": args.items_per_sub,
                     "tags": {
                         tag_name(i): {"node": f"nsu={NAMESPACE};s=Bench.V{i}"}
                         for i in range(server.nodes)
@@ -516,18 +569,21 @@ class OpcBench:
                     )
                 Bench._scrape(agent, http_port, log_path)  # the agent is alive and answering
             time.sleep(args.warmup)
-            m0 = Bench._scrape(agent, http_port, log_path)
+            t_m0, m0 = timed_scrape(agent, http_port, log_path)
             cpu0, host0, scpu0 = cpu_seconds(agent.pid), host_busy(), cpu_seconds(server.proc.pid)
             s0 = server.stats()
-            probe.open_window()
+            start = probe.open_window()
             if profile:
                 spy = self._start_py_spy(agent.pid, config.parent / "profile.txt")
             time.sleep(args.seconds)
-            messages, values, empty, latencies, probe_s = probe.close_window()
+            end = time.time()
             s1 = server.stats()
             cpu1, host1, scpu1 = cpu_seconds(agent.pid), host_busy(), cpu_seconds(server.proc.pid)
-            m1 = Bench._scrape(agent, http_port, log_path)
+            t_m1, m1 = timed_scrape(agent, http_port, log_path)
             rss = rss_mib(agent.pid)
+            time.sleep(args.grace)  # values stamped inside the window may still be on their way
+            window = probe.close_window(start, end)
+            offered_values = server.stamped(start, end)
             if spy is not None:
                 spy.wait(args.seconds + 30)
                 self.profile_path = config.parent / "profile.txt"
@@ -541,27 +597,30 @@ class OpcBench:
             return at - spawned if at is not None else math.nan
 
         server_s = s1["t"] - s0["t"]
-        offered = (s1["writes"] - s0["writes"]) / server_s
-        delivered = values / probe_s
+        w = window
+        offered = offered_values / w.seconds
+        delivered = w.values / w.seconds
         pending = m1.total("edge_sink_pending_records", sink="mqtt")
         records_per_s = (
             m1.total("edge_sink_delivered_records_total", sink="mqtt")
             - m0.total("edge_sink_delivered_records_total", sink="mqtt")
-        ) / probe_s
+        ) / (t_m1 - t_m0)
         result = RunResult(
             nominal=server.nodes / args.update_s,
             offered=offered,
             delivered=delivered,
-            msgs=messages / probe_s,
-            per_msg=(values / (messages - empty)) if messages > empty else math.nan,
-            empty=empty / probe_s,
-            cpu_per_10k=(cpu1 - cpu0) / values * 10_000 if values else math.nan,
-            agent_cpu_pct=(cpu1 - cpu0) / probe_s * 100,
+            msgs=w.messages / w.seconds,
+            per_msg=(w.values / (w.messages - w.empty)) if w.messages > w.empty else math.nan,
+            empty=w.empty / w.seconds,
+            duplicates=w.duplicates,
+            sink_records=records_per_s,
+            cpu_per_10k=(cpu1 - cpu0) / w.values * 10_000 if w.values else math.nan,
+            agent_cpu_pct=(cpu1 - cpu0) / w.seconds * 100,
             server_cpu_pct=(scpu1 - scpu0) / server_s * 100,
             host_cpu_pct=(host1[0] - host0[0]) / max(1, host1[1] - host0[1]) * 100,
             rss_mib=rss,
-            p50_ms=weighted_percentile(latencies, 50),
-            p99_ms=weighted_percentile(latencies, 99),
+            p50_ms=weighted_percentile(w.latencies, 50),
+            p99_ms=weighted_percentile(w.latencies, 99),
             pending=pending,
             late_ticks=s1["late_ticks"] - s0["late_ticks"],
             http_s=http_at - spawned,
@@ -586,6 +645,7 @@ class OpcBench:
                 "--format",
                 "raw",
                 "--nonblocking",
+                "--full-filenames",
                 "--output",
                 str(out),
             ],
@@ -613,14 +673,17 @@ Column = tuple[str, str, Callable[[dict[str, Any]], str]]
 
 THROUGHPUT: list[Column] = [
     ("nodes", ">", lambda r: f"{r['nodes']:,}"),
-    ("subs", ">", lambda r: f"{math.ceil(r['nodes'] / 1000)}"),
+    ("subs", ">", lambda r: f"{r['subs']}"),
     ("asked v/s", ">", lambda r: f"{r['nominal']:,.0f}"),
     ("offered v/s", ">", lambda r: f"{r['offered']:,.0f}"),
     ("server CPU%", ">", lambda r: f"{r['server_cpu_pct']:.0f}"),
     ("delivered v/s", ">", lambda r: f"{r['delivered']:,.0f}"),
+    ("% of offered", ">", lambda r: f"{r['delivered'] / r['offered'] * 100:.1f}"),
     ("msgs/s", ">", lambda r: f"{r['msgs']:,.1f}"),
     ("v/msg", ">", lambda r: f"{r['per_msg']:,.1f}"),
     ("empty/s", ">", lambda r: f"{r['empty']:.2f}"),
+    ("dup v", ">", lambda r: f"{r['duplicates']:,.0f}"),
+    ("sink rec/s", ">", lambda r: f"{r['sink_records']:,.0f}"),
     ("CPU s/10k v", ">", lambda r: f"{r['cpu_per_10k']:.3f}"),
     ("agent CPU%", ">", lambda r: f"{r['agent_cpu_pct']:.0f}"),
     ("host CPU%", ">", lambda r: f"{r['host_cpu_pct']:.0f}"),
@@ -664,9 +727,12 @@ def print_run(nodes: int, index: int | str, r: RunResult) -> None:
         f"  {nodes:>6,} nodes run {index}: offered {r.offered:,.0f} v/s (server CPU "
         f"{r.server_cpu_pct:.0f} %), delivered {r.delivered:,.0f} v/s in {r.msgs:,.1f} msgs/s, "
         f"CPU {r.cpu_per_10k:.3f} s/10k ({r.agent_cpu_pct:.0f} %), RSS {r.rss_mib:.0f} MiB, "
-        f"p50/p99 {r.p50_ms:.0f}/{r.p99_ms:.0f} ms, pending {r.pending:.0f}; start-up: link "
+        f"p50/p99 {r.p50_ms:.0f}/{r.p99_ms:.0f} ms, pending {r.pending:.0f}, "
+        f"sink {r.sink_records:,.0f} records/s, {r.duplicates:,.0f} values twice; "
+        f"start-up: link "
         f"{r.link_s:.1f} s, all-sub {r.all_sub_s:.1f} s; "
-        f"{'keeps up' if r.keeps_up else 'FALLS BEHIND'}",
+        + (f"server > 1 s behind {r.late_ticks:.0f}x; " if r.late_ticks else "")
+        + f"{'keeps up' if r.keeps_up else 'FALLS BEHIND'}",
         flush=True,
     )
 
@@ -695,6 +761,12 @@ def summarize_profile(path: Path, top: int = 18) -> None:
         print(f"    {n / total * 100:5.1f} %  {name}")
     print("  inclusive time:")
     for name, n in inclusive.most_common(top + 12):
+        print(f"    {n / total * 100:5.1f} %  {name}")
+    print("  inclusive time, this project's functions (drivers/, edge_agent/):")
+    own_code = [
+        (k, n) for k, n in inclusive.most_common() if "(drivers/" in k or "(edge_agent/" in k
+    ]
+    for name, n in own_code[:top]:
         print(f"    {n / total * 100:5.1f} %  {name}")
 
 
@@ -735,7 +807,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="leave asyncua's per-item deepcopy of written values in the server (slower server)",
     )
     p.add_argument("--publishing-ms", type=float, default=500, help="publishing interval, ms")
+    p.add_argument(
+        "--items-per-sub",
+        type=int,
+        default=1000,
+        help="max_items_per_subscription of the device (10,000 nodes / 1000 = 10 subscriptions)",
+    )
     p.add_argument("--seconds", type=float, default=8.0, help="measured window per run, s")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=3.0,
+        help="after the window, wait this long for values stamped inside it, s",
+    )
     p.add_argument("--warmup", type=float, default=3.0, help="after every node was seen, s")
     p.add_argument("--repeat", type=int, default=3, help="runs per node count (medians)")
     p.add_argument(
@@ -771,7 +855,7 @@ def bench(args: argparse.Namespace) -> int:
         print(
             f"asyncua {_asyncua_version()} server (own process) → edge-agent (opcua, subscribe, "
             f"publishing {args.publishing_ms:g} ms, sampling {args.update_s * 1000:g} ms, "
-            f"<= 1000 items/subscription) → mosquitto (per_poll, QoS 1); every node changes every "
+            f"<= {args.items_per_sub} items/subscription) → mosquitto (per_poll, QoS 1); every node changes every "
             f"{args.update_s:g} s in slices every {args.tick_s:g} s, source timestamps per "
             f"{args.stamp}; warm-up {args.warmup:g} s, window {args.seconds:g} s, "
             f"{args.repeat} run(s) each; {os.cpu_count()} CPUs",
@@ -826,6 +910,7 @@ def print_summary(
         if runs:
             row = median_of(runs)
             row["nodes"], row["build_s"] = n, builds[n]
+            row["subs"] = math.ceil(n / args.items_per_sub)
             rows.append(row)
     print()
     if rows:
