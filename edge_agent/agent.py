@@ -41,7 +41,12 @@ class Agent:
     def __init__(self, config: AgentFile) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.outbox = Outbox(config.agent.buffer_path)
+        self.outbox = Outbox(
+            config.agent.buffer_path,
+            max_bytes=int(config.agent.buffer_max_mb * 1024 * 1024),
+            max_age_s=config.agent.buffer_max_age_h * 3600,
+            on_drop=lambda sink, count: self.metrics.dropped.labels(sink).inc(count),
+        )
         self.engine = ComputeEngine(config)
         self.started_ns = time.time_ns()
         self.pollers: dict[str, DevicePoller] = {}

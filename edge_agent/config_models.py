@@ -108,6 +108,14 @@ class AgentConfig(_Model):
     buffer_path: Path = Field(
         Path("var/outbox.db"), description="SQLite file of the store-and-forward buffer."
     )
+    buffer_max_mb: float = Field(
+        1024,
+        gt=0,
+        description="When the buffer holds more, the oldest records are dropped (counted).",
+    )
+    buffer_max_age_h: float = Field(
+        168, gt=0, description="Records older than this are dropped (counted), delivered or not."
+    )
     pki_path: Path = Field(
         Path("var/pki"),
         description="The agent's OPC UA certificate and key (made on first start) and its trust list.",

@@ -43,6 +43,12 @@ class Metrics:
         self.sink_pending = Gauge(
             "edge_sink_pending_records", "Records not yet confirmed", ["sink"], registry=r
         )
+        self.dropped = Counter(
+            "edge_sink_dropped_records",
+            "Records dropped by the buffer limits before delivery",
+            ["sink"],
+            registry=r,
+        )
         self.outbox_records = Gauge(
             "edge_outbox_records", "Records in the local buffer", registry=r
         )

@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+_LIMIT_CHECK_EVERY = 20  # flushes (about a second) between checks of the size and age limits
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -79,8 +80,15 @@ class Outbox:
         flush_interval_s: float = 0.05,
         flush_records: int = 2000,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        max_bytes: int = 1 << 30,
+        max_age_s: float = 7 * 86400,
+        on_drop: Callable[[str, int], None] | None = None,
     ) -> None:
         self.path = path
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self.on_drop = on_drop  # (sink, records) for every record a sink lost to the limits
+        self.dropping = False
         self.flush_interval_s = flush_interval_s
         self.flush_records = flush_records
         self.synchronous = synchronous
@@ -94,6 +102,8 @@ class Outbox:
         self.appended = 0
         self.committed = 0
         self.deleted = 0
+        self.dropped = 0
+        self._flushes = 0
 
     async def open(self) -> None:
         await self._run(self._open_db)
@@ -155,6 +165,37 @@ class Outbox:
     async def ack(self, sink: str, seq: int) -> None:
         await self._run(self._ack, sink, seq)
 
+    async def enforce_limits(self) -> int:
+        """Drop the oldest records beyond the size and age limits; returns how many went.
+
+        A record dropped before a sink delivered it is lost to that sink: `on_drop` is told, per
+        sink, and the first drop of an episode is logged (the next after the buffer was fine again).
+        """
+        dropped, lost = await self._run(self._enforce, time.time_ns())
+        if dropped:
+            self.dropped += dropped
+            if not self.dropping:
+                _log.error(
+                    "buffer %s is over its limits (%d MB, %.0f h): dropping the oldest records; "
+                    "%d dropped so far",
+                    self.path,
+                    self.max_bytes >> 20,
+                    self.max_age_s / 3600,
+                    self.dropped,
+                )
+            self.dropping = True
+            for sink, count in lost.items():
+                if self.on_drop is not None and count:
+                    self.on_drop(sink, count)
+        elif self.dropping:
+            _log.info(
+                "buffer %s is within its limits again (%d records dropped in all)",
+                self.path,
+                self.dropped,
+            )
+            self.dropping = False
+        return dropped
+
     async def save_state(self, key: str, body: str) -> None:
         """Keep a piece of compute state (JSON) beside the records, for a restart to resume from."""
         await self._run(self._save_state, key, body)
@@ -172,6 +213,9 @@ class Outbox:
             self._wake.clear()
             try:
                 await self.flush()
+                self._flushes += 1
+                if self._flushes % _LIMIT_CHECK_EVERY == 0:
+                    await self.enforce_limits()
             except sqlite3.Error:
                 _log.exception("buffer %s: cannot commit records; will retry", self.path)
                 await asyncio.sleep(1.0)
@@ -248,6 +292,50 @@ class Outbox:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _enforce(self, now_ns: int) -> tuple[int, dict[str, int]]:
+        db = self._conn()
+        cut = None  # drop every record with seq <= cut
+        # By age, only the old head goes: a late record with an old time never takes newer ones.
+        threshold = now_ns - int(self.max_age_s * 1e9)
+        young = db.execute(
+            "SELECT MIN(seq) FROM records WHERE ts_ns >= ?", (threshold,)
+        ).fetchone()[0]
+        head = db.execute("SELECT MIN(seq), MAX(seq) FROM records").fetchone()
+        if head[0] is not None:
+            last_old = (young - 1) if young is not None else head[1]
+            if last_old >= head[0]:
+                cut = int(last_old)
+        used = self._used_bytes()
+        if used > self.max_bytes:
+            head = db.execute("SELECT MIN(seq), MAX(seq) FROM records").fetchone()
+            if head[0] is not None:
+                # Rows are of similar size: drop the share that is over, plus a tenth for headroom.
+                share = min(1.0, (used - self.max_bytes) / used + 0.1)
+                by_size = head[0] + int((head[1] - head[0] + 1) * share) - 1
+                cut = max(cut or 0, by_size)
+        if cut is None:
+            return 0, {}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            lost = {
+                sink: max(0, cut - seq)
+                for sink, seq in db.execute("SELECT sink, seq FROM cursors").fetchall()
+            }
+            db.execute("UPDATE cursors SET seq = ? WHERE seq < ?", (cut, cut))
+            dropped = db.execute("DELETE FROM records WHERE seq <= ?", (cut,)).rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return dropped, lost
+
+    def _used_bytes(self) -> int:
+        db = self._conn()
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
 
     def _save_state(self, key: str, body: str) -> None:
         self._conn().execute(

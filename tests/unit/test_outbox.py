@@ -53,3 +53,46 @@ async def test_wait_beyond_wakes_on_commit(tmp_path: Path) -> None:
     await asyncio.wait_for(waiter, 1.0)
     assert box.last_seq == 1
     await box.close()
+
+
+async def test_limits_drop_the_oldest_and_count_exactly_what_each_sink_lost(tmp_path: Path) -> None:
+    import time
+
+    lost: dict[str, int] = {}
+    box = Outbox(
+        tmp_path / "o.db",
+        max_bytes=256 * 1024,
+        max_age_s=3600,
+        on_drop=lambda sink, n: lost.__setitem__(sink, lost.get(sink, 0) + n),
+    )
+    await box.open()
+    now = time.time_ns()
+    assert await box.cursor("mqtt") == 0 and await box.cursor("influxdb") == 0
+    box.extend(
+        Record("values", "plc", now, {"device": "plc", "pad": "x" * 400, "n": i})
+        for i in range(3000)
+    )
+    await box.flush()
+    await box.ack("influxdb", 2000)  # influxdb is well ahead, mqtt delivered nothing
+    dropped = await box.enforce_limits()
+    assert dropped > 0 and box._used_bytes() <= 256 * 1024 + 64 * 1024  # freed pages are reused
+    first_left = (await box.read(0, 1))[0].seq
+    assert first_left == dropped + 1  # the oldest went, nothing else
+    assert lost["mqtt"] == dropped  # everything it misses, and only that
+    assert lost.get("influxdb", 0) == max(0, dropped - 2000)
+    assert await box.cursor("mqtt") == dropped  # it carries on with what is left
+    await box.close()
+
+
+async def test_age_limit_trims_only_the_old_head(tmp_path: Path) -> None:
+    import time
+
+    box = Outbox(tmp_path / "age.db", max_age_s=3600)
+    await box.open()
+    now, hours = time.time_ns(), 3600 * 10**9
+    for ts in (now - 3 * hours, now - 2 * hours, now, now - 5 * hours, now):  # one late, old record
+        box.append(Record("values", "plc", ts, {"device": "plc"}))
+    await box.flush()
+    assert await box.enforce_limits() == 2  # the two old ones at the head; the late one waits
+    assert [r.seq for r in await box.read(0, 10)] == [3, 4, 5]
+    await box.close()
