@@ -45,6 +45,7 @@ class Agent:
             config.agent.buffer_path,
             max_bytes=int(config.agent.buffer_max_mb * 1024 * 1024),
             max_age_s=config.agent.buffer_max_age_h * 3600,
+            synchronous=config.agent.buffer_synchronous,
             on_drop=lambda sink, count: self.metrics.dropped.labels(sink).inc(count),
         )
         self.engine = ComputeEngine(config)

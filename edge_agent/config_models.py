@@ -116,6 +116,11 @@ class AgentConfig(_Model):
     buffer_max_age_h: float = Field(
         168, gt=0, description="Records older than this are dropped (counted), delivered or not."
     )
+    buffer_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL",
+        description="NORMAL survives a crash of the agent; FULL also a power cut, at a cost per "
+        "commit (see README).",
+    )
     pki_path: Path = Field(
         Path("var/pki"),
         description="The agent's OPC UA certificate and key (made on first start) and its trust list.",
