@@ -59,9 +59,9 @@ async def main(args: argparse.Namespace) -> None:
                 print(
                     f"{sync:<12} {batch:>15} {write:>13,.0f} {1e6 / write:>10.1f} {drain:>16,.0f}"
                 )
-            print(
             ratio = rates["NORMAL"] / rates["FULL"]
-            print(f"{'':<12} FULL costs {ratio:.2f}x the time of NORMAL per record at {batch} per commit")
+            print(
+                f"{'':<12} FULL costs {ratio:.2f}x the time of NORMAL per record at {batch} per commit"
             )
 
 
