@@ -57,6 +57,7 @@ class OpcUaDriver:
         self._nodes: dict[str, Node] = {}
         self._unresolved: dict[str, str] = {}
         self._namespaces: dict[str, int] = {}
+        self._polled: list[str] = []
         self._reread = True
         self._pending: dict[int, tuple[dict[str, Value], dict[str, Quality]]] = {}
         self._flush_scheduled = False
@@ -201,6 +202,9 @@ class OpcUaDriver:
         c = self.config
         names = [n for n, t in c.tags.items() if self._mode(t) == "subscribe" and n in self._nodes]
         self._by_node = {self._nodes[n].nodeid: n for n in names}
+        self._polled = [
+            n for n, t in c.tags.items() if self._mode(t) == "poll" and n in self._nodes
+        ]
         handler = _Handler(self)
         for start in range(0, len(names), c.max_items_per_subscription):
             chunk = names[start : start + c.max_items_per_subscription]
@@ -242,11 +246,8 @@ class OpcUaDriver:
         if self._client is None:
             await self.connect()
         assert self._client is not None
-        names = [
-            n
-            for n, t in self.config.tags.items()
-            if n in self._nodes and (self._reread or self._mode(t) == "poll")
-        ]
+        # After a (re)connect every tag once; then only the polled ones, a list made at connect.
+        names = list(self._nodes) if self._reread else self._polled
         reading = Reading(failed=dict(self._unresolved))
         for start in range(0, len(names), _READ_CHUNK):
             chunk = names[start : start + _READ_CHUNK]

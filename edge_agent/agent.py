@@ -296,6 +296,8 @@ class Agent:
         stats = await self.outbox.stats()
         self.metrics.outbox_records.set(stats["records"])
         self.metrics.outbox_bytes.set(stats["bytes"])
+        for runner in self.sinks:  # computed when read, so a sink stuck in one delivery shows it
+            self.metrics.sink_pending.labels(runner.sink.name).set(runner.pending)
         tags = self.engine.tags
         devices = []
         for name, poller in self.pollers.items():

@@ -35,7 +35,6 @@ class SinkRunner:
         self.cursor = await self.outbox.cursor(self.sink.name)
         while True:
             await self.outbox.wait_beyond(self.cursor, 1.0)
-            self.metrics.sink_pending.labels(self.sink.name).set(self.pending)
             batch = await self.outbox.read(self.cursor, self.batch_records)
             if not batch:
                 continue

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Quality", "Sample", "SampleBatch", "Value"]
+__all__ = ["Quality", "SampleBatch", "Value"]
 
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,17 +19,6 @@ class Quality(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Sample:
-    """One tag's value at one instant. A bad sample carries no value: nothing to trust."""
-
-    device: str
-    tag: str
-    ts_ns: int
-    value: Value
-    quality: Quality = Quality.GOOD
-
-
-@dataclass(frozen=True, slots=True)
 class SampleBatch:
     """Every tag of one device read at one instant: how samples travel on the hot path.
 
@@ -41,10 +30,3 @@ class SampleBatch:
     ts_ns: int
     values: dict[str, Value]
     quality: dict[str, Quality]
-
-    def samples(self) -> list[Sample]:
-        good = Quality.GOOD
-        return [
-            Sample(self.device, tag, self.ts_ns, value, self.quality.get(tag, good))
-            for tag, value in self.values.items()
-        ]

@@ -30,7 +30,6 @@ class InfluxSink:
         self.agent_id = agent_id
         self._client: InfluxDBClient | None = None
         self._connected = False
-        self.points_written = 0
 
     @property
     def connected(self) -> bool:
@@ -56,7 +55,7 @@ class InfluxSink:
         try:
             # Formatting runs on the worker thread too: it is the sink's main CPU cost, and the
             # event loop must stay free for polling.
-            points = await asyncio.to_thread(self._post, records)
+            await asyncio.to_thread(self._post, records)
         except ApiException as exc:
             self._connected = exc.status is not None and exc.status < 500
             raise ConnectError(
@@ -68,9 +67,8 @@ class InfluxSink:
                 f"cannot reach InfluxDB at {self.config.url}: {type(exc).__name__}"
             ) from None
         self._connected = True
-        self.points_written += points
 
-    def _post(self, records: list[StoredRecord]) -> int:
+    def _post(self, records: list[StoredRecord]) -> None:
         lines: list[str] = []
         for record in records:
             lines += lines_for(record, self.agent_id)
@@ -82,7 +80,6 @@ class InfluxSink:
                 record="\n".join(lines),
                 write_precision=WritePrecision.MS,
             )
-        return len(lines)
 
     async def close(self) -> None:
         if self._client is not None:

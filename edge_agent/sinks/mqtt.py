@@ -69,7 +69,6 @@ class MqttSink:
         self._wake_scheduled = False
         self._connected = threading.Event()
         self._closing = False
-        self.messages_published = 0
 
     @property
     def connected(self) -> bool:
@@ -117,7 +116,6 @@ class MqttSink:
                 if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
                     raise ConnectError("MQTT client queue is full")
                 waiting.add(info.mid)
-        published = len(waiting)
         # Wait until the broker acknowledged all of them, across reconnects: paho resends what
         # was not acknowledged. Acks of other messages (the birth message) are simply ignored.
         while True:
@@ -128,7 +126,6 @@ class MqttSink:
             self._acked.clear()
             if not self._acks:
                 await self._acked.wait()
-        self.messages_published += published
 
     async def close(self) -> None:
         client = self._client
