@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 TESTENV := $(VENV)/.test-installed
 PEERS   := tests/peers/node_modules/.installed
-APT_PACKAGES := mosquitto victoria-metrics socat
+APT_PACKAGES := mosquitto victoria-metrics socat nginx-light
 
 .PHONY: demo test lint bench docs system-deps clean
 
@@ -38,7 +38,8 @@ $(TESTENV): pyproject.toml | $(VENV)/bin/python
 	touch $(RUNTIME) $@
 
 # mosquitto (MQTT broker), VictoriaMetrics (speaks the InfluxDB v2 write API), socat (virtual
-# serial lines for Modbus RTU) and Node.js (independent protocol peers), from Debian.
+# serial lines for Modbus RTU), nginx (a proxy that refuses large batches with 413) and Node.js
+# (independent protocol peers), from Debian.
 system-deps:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

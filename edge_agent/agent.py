@@ -46,7 +46,7 @@ class Agent:
             max_bytes=int(config.agent.buffer_max_mb * 1024 * 1024),
             max_age_s=config.agent.buffer_max_age_h * 3600,
             synchronous=config.agent.buffer_synchronous,
-            on_drop=lambda sink, count: self.metrics.dropped.labels(sink).inc(count),
+            full_policy=config.agent.buffer_full_policy,
         )
         self.engine = ComputeEngine(config)
         self.started_ns = time.time_ns()
@@ -65,6 +65,7 @@ class Agent:
                 on_batch=self._on_batch,
                 on_record=self.outbox.append,
                 metrics=self.metrics,
+                paused=lambda: self.outbox.full,
             )
         self.sinks = self._make_sinks()
         self.scheduler = AsyncIOScheduler()
@@ -198,6 +199,14 @@ class Agent:
     ) -> None:
         await self.outbox.open()
         try:
+            retired = await self.outbox.retire_cursors({r.sink.name for r in self.sinks})
+            for sink, pending in retired.items():
+                _log.warning(
+                    "sink %s is no longer configured: %d records it had not delivered are "
+                    "released from the buffer",
+                    sink,
+                    pending,
+                )
             await self._resume()
             for runner in self.sinks:
                 self._spawn(f"sink {runner.sink.name}", runner.run)
@@ -287,7 +296,7 @@ class Agent:
         await self.outbox.flush()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(
-            r.cursor < self.outbox.last_seq and r.failing is None for r in self.sinks
+            r.cursor < self.outbox.last_seq and r.error is None for r in self.sinks
         ):
             await asyncio.sleep(0.05)
 
@@ -296,8 +305,11 @@ class Agent:
         stats = await self.outbox.stats()
         self.metrics.outbox_records.set(stats["records"])
         self.metrics.outbox_bytes.set(stats["bytes"])
+        self.metrics.outbox_full.set(int(self.outbox.full))
         for runner in self.sinks:  # computed when read, so a sink stuck in one delivery shows it
             self.metrics.sink_pending.labels(runner.sink.name).set(runner.pending)
+            self.metrics.sink_up.labels(runner.sink.name).set(int(runner.sink.connected))
+            self.metrics.oldest_pending.labels(runner.sink.name).set(runner.oldest_pending_age_s)
         tags = self.engine.tags
         devices = []
         for name, poller in self.pollers.items():
@@ -341,7 +353,10 @@ class Agent:
                 "endpoint": r.sink.endpoint,
                 "connected": r.sink.connected,
                 "pending": r.pending,
-                "error": r.failing,
+                "oldest_pending_s": round(r.oldest_pending_age_s, 1),
+                "error": r.error,
+                "quarantined": r.quarantined,
+                "last_refusal": r.last_refusal,
             }
             for r in self.sinks
         ]
@@ -356,5 +371,13 @@ class Agent:
             "machines": machines,
             "alarms": self.engine.alarms.states(),
             "sinks": sinks,
-            "buffer": {"path": str(self.config.agent.buffer_path), **stats},
+            "buffer": {
+                "path": str(self.config.agent.buffer_path),
+                "max_bytes": self.outbox.max_bytes,
+                "full_policy": self.outbox.full_policy,
+                "dropping": self.outbox.dropping,
+                "full": self.outbox.full,
+                "dropped": self.outbox.dropped,
+                **stats,
+            },
         }

@@ -111,7 +111,13 @@ class AgentConfig(_Model):
     buffer_max_mb: float = Field(
         1024,
         gt=0,
-        description="When the buffer holds more, the oldest records are dropped (counted).",
+        description="Size limit of the buffer on disk; what happens when it is reached is "
+        "buffer_full_policy.",
+    )
+    buffer_full_policy: Literal["drop_oldest", "stop_polling"] = Field(
+        "drop_oldest",
+        description="drop_oldest keeps the newest data (each dropped record counted); "
+        "stop_polling keeps the oldest and pauses polling until the sinks made room.",
     )
     buffer_max_age_h: float = Field(
         168, gt=0, description="Records older than this are dropped (counted), delivered or not."

@@ -1,4 +1,9 @@
-"""One delivery loop per sink: read after its cursor, deliver, advance the cursor on success."""
+"""One delivery loop per sink: read after its cursor, deliver, advance the cursor on success.
+
+A batch the server refuses for its content (an HTTP 4xx such as 400, 413 or 422) is split in
+halves until the refused records are alone; those are quarantined, the rest is delivered in order.
+So one bad record costs a few extra requests, never a queue that stops for good.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,16 @@ __all__ = ["SinkRunner"]
 
 import asyncio
 import logging
+import time
 
 from edge_agent.backoff import Backoff
-from edge_agent.errors import ConnectError
+from edge_agent.errors import ConnectError, RejectedError
 from edge_agent.metrics import Metrics
-from edge_agent.outbox import Outbox
+from edge_agent.outbox import Outbox, StoredRecord
 from edge_agent.sinks import Sink
 
 _log = logging.getLogger(__name__)
+_QUARANTINE_LOG_EVERY_S = 60.0  # at most one log line a minute about refused records, per sink
 
 
 class SinkRunner:
@@ -25,10 +32,30 @@ class SinkRunner:
         self.cursor = 0
         self.failing: str | None = None
         self.backoff = Backoff(base_s=0.5, max_s=30.0)
+        self.quarantined = 0
+        self.dropped = 0
+        self.last_refusal: str | None = None
+        self._quarantine_logged_at = -_QUARANTINE_LOG_EVERY_S
+        self._quarantined_since_log = 0
 
     @property
     def pending(self) -> int:
         return max(0, self.outbox.last_seq - self.cursor)
+
+    @property
+    def error(self) -> str | None:
+        """Why this sink does not deliver now, if it does not: a failed request, or no link."""
+        if self.failing is not None:
+            return self.failing
+        # MQTT waits for its broker inside one delivery (paho resends after reconnecting): no
+        # failed request to report then, only a link that is down.
+        if self.pending and not self.sink.connected:
+            return f"not connected to {self.sink.endpoint}"
+        return None
+
+    @property
+    def oldest_pending_age_s(self) -> float:
+        return self.outbox.oldest_pending_age_s(self.cursor)
 
     async def run(self) -> None:
         await self.sink.start()
@@ -38,23 +65,73 @@ class SinkRunner:
             batch = await self.outbox.read(self.cursor, self.batch_records)
             if not batch:
                 continue
+            if batch[0].seq > self.cursor + 1:
+                await self._lost(batch[0].seq - 1)
             try:
-                await self.sink.deliver(batch)
+                await self._deliver(batch)
             except ConnectError as exc:
                 await self._failed(str(exc))
                 continue
-            self.cursor = batch[-1].seq
-            await self.outbox.ack(self.sink.name, self.cursor)
-            self.metrics.delivered.labels(self.sink.name).inc(len(batch))
-            self.metrics.sink_up.labels(self.sink.name).set(1)
             if self.failing is not None:
                 _log.info("%s: delivering again to %s", self.sink.name, self.sink.endpoint)
                 self.failing = None
             self.backoff.reset()
 
+    async def _deliver(self, batch: list[StoredRecord]) -> None:
+        """Deliver `batch` in order, quarantining refused records; ConnectError leaves the rest."""
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            try:
+                await self.sink.deliver(part)
+            except RejectedError as exc:
+                if len(part) == 1:
+                    await self._quarantine(part[0], str(exc))
+                    continue
+                middle = len(part) // 2
+                parts += [part[middle:], part[:middle]]  # the first half is delivered first
+                continue
+            await self._delivered(part)
+
+    async def _lost(self, last_dropped: int) -> None:
+        """The buffer's limits dropped records this sink had not delivered: count them, once."""
+        count = last_dropped - self.cursor
+        self.dropped += count
+        self.metrics.dropped.labels(self.sink.name).inc(count)
+        self.cursor = last_dropped
+        await self.outbox.ack(
+            self.sink.name, last_dropped
+        )  # so a restart does not count them again
+
+    async def _delivered(self, part: list[StoredRecord]) -> None:
+        self.cursor = part[-1].seq
+        await self.outbox.ack(self.sink.name, self.cursor)
+        self.metrics.delivered.labels(self.sink.name).inc(len(part))
+
+    async def _quarantine(self, record: StoredRecord, error: str) -> None:
+        await self.outbox.quarantine(self.sink.name, record, error)
+        self.cursor = record.seq
+        self.quarantined += 1
+        self.last_refusal = error
+        self.metrics.quarantined.labels(self.sink.name).inc()
+        self._quarantined_since_log += 1
+        now = time.monotonic()
+        if now - self._quarantine_logged_at >= _QUARANTINE_LOG_EVERY_S:
+            _log.error(
+                "%s refused %d record(s), kept in the buffer's quarantine (see 'edge-agent "
+                "buffer quarantine'); the last: %s %s (seq %d): %s",
+                self.sink.name,
+                self._quarantined_since_log,
+                record.kind,
+                record.key,
+                record.seq,
+                error,
+            )
+            self._quarantine_logged_at = now
+            self._quarantined_since_log = 0
+
     async def _failed(self, error: str) -> None:
         self.metrics.sink_errors.labels(self.sink.name).inc()
-        self.metrics.sink_up.labels(self.sink.name).set(0)
         delay = self.backoff.next_delay()
         if error != self.failing:
             _log.error(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ConfigIssue", "ConnectError", "EdgeAgentError", "ReadError"]
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "ConnectError",
+    "EdgeAgentError",
+    "ReadError",
+    "RejectedError",
+]
 
 from dataclasses import dataclass
 
@@ -39,3 +46,7 @@ class ConnectError(EdgeAgentError):
 
 class ReadError(EdgeAgentError):
     """A device answered, but not with the data asked for (e.g. a Modbus exception)."""
+
+
+class RejectedError(EdgeAgentError):
+    """A server refused what was sent (not how or when): resending the same batch cannot help."""

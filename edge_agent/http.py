@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 _log = logging.getLogger(__name__)
 
 Snapshot = Callable[[], Awaitable[dict[str, Any]]]
+_ANSWER_S = 5.0  # how long a request waits for the event loop before calling the agent stuck
 Command = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -82,12 +83,8 @@ def _handler(
                 self._send(200, "text/html; charset=utf-8", page)
             elif path == "/api/state":
                 self._send_json(200, self._state())
-            elif path == "/health":
-                state = self._state()
-                reasons = _health_reasons(state)
-                self._send_json(
-                    200 if not reasons else 503, {"ok": not reasons, "reasons": reasons}
-                )
+            elif path in ("/health", "/health/ready", "/health/live"):
+                self._health(live_only=path == "/health/live")
             elif path == "/api/alarms":
                 self._send_json(200, {"alarms": self._state()["alarms"]})
             elif path == "/metrics":
@@ -118,8 +115,21 @@ def _handler(
             reply = asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=5)
             self._send_json(200 if reply["ok"] else 400, reply)
 
+        def _health(self, *, live_only: bool) -> None:
+            """Liveness: the agent's loop answers. Readiness: also every device and sink works."""
+            try:
+                state = self._state()
+            except TimeoutError:
+                reason = f"the agent did not answer within {_ANSWER_S:.0f} s (event loop blocked)"
+                self._send_json(503, {"ok": False, "live": False, "reasons": [reason]})
+                return
+            reasons = [] if live_only else _health_reasons(state)
+            self._send_json(
+                200 if not reasons else 503, {"ok": not reasons, "live": True, "reasons": reasons}
+            )
+
         def _state(self) -> dict[str, Any]:
-            return asyncio.run_coroutine_threadsafe(snapshot(), loop).result(timeout=5)
+            return asyncio.run_coroutine_threadsafe(snapshot(), loop).result(timeout=_ANSWER_S)
 
         def _send_json(self, status: int, body: dict[str, Any]) -> None:
             self._send(
@@ -150,6 +160,17 @@ def _health_reasons(state: dict[str, Any]) -> list[str]:
         if d["up"] is False
     ]
     reasons += [
-        f"sink {s['name']} cannot deliver: {s['error']}" for s in state["sinks"] if s["error"]
+        f"sink {s['name']} cannot deliver: {s['error']} ({s['pending']} records wait, the oldest "
+        f"for {s['oldest_pending_s']:.0f} s)"
+        for s in state["sinks"]
+        if s["error"]
     ]
+    buffer = state["buffer"]
+    if buffer["dropping"]:
+        reasons.append(
+            f"the buffer is over its limits: the oldest records are dropped "
+            f"({buffer['dropped']} so far)"
+        )
+    if buffer["full"]:
+        reasons.append("the buffer is full: polling is paused until the sinks make room")
     return reasons

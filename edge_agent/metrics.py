@@ -49,7 +49,34 @@ class Metrics:
             ["sink"],
             registry=r,
         )
+        self.quarantined = Counter(
+            "edge_sink_quarantined_records",
+            "Records the server refused for their content, kept in the buffer's quarantine",
+            ["sink"],
+            registry=r,
+        )
+        self.oldest_pending = Gauge(
+            "edge_sink_oldest_pending_seconds",
+            "How long the oldest record not yet confirmed has waited in the buffer",
+            ["sink"],
+            registry=r,
+        )
+        self.polls_paused = Counter(
+            "edge_device_polls_paused",
+            "Polls left out because the buffer is full (buffer_full_policy stop_polling)",
+            ["device"],
+            registry=r,
+        )
+        self.outbox_full = Gauge(
+            "edge_outbox_full",
+            "1 while the buffer is at its size limit and polling pauses (stop_polling)",
+            registry=r,
+        )
         self.outbox_records = Gauge(
             "edge_outbox_records", "Records in the local buffer", registry=r
         )
-        self.outbox_bytes = Gauge("edge_outbox_bytes", "Size of the local buffer file", registry=r)
+        self.outbox_bytes = Gauge(
+            "edge_outbox_bytes",
+            "Size of the local buffer on disk (database and write-ahead log)",
+            registry=r,
+        )

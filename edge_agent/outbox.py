@@ -5,6 +5,9 @@ batch, not per record). Each sink has its own cursor, advanced only after its se
 batch, so a sink that is down keeps its records and a restart resumes where each sink stopped.
 Rows every sink has passed are deleted. All SQLite work runs on one dedicated thread: the event loop
 never waits on the disk, and the connection is never shared between threads.
+
+A record a server refuses for what it is (an HTTP 4xx for its content) is moved to the `quarantine`
+table, kept for a person to look at, so it never blocks the records behind it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -23,9 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from edge_agent.commit_times import CommitTimes
+
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _LIMIT_CHECK_EVERY = 20  # flushes (about a second) between checks of the size and age limits
+_RESUME_BELOW = (
+    0.9  # under stop_polling, polling resumes once the buffer is below 90 % of its limit
+)
+_QUARANTINE_KEEP = 10_000  # refused records kept per sink; older ones go first
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -42,6 +52,17 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS saved_state (
     key  TEXT PRIMARY KEY,
     body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    sink  TEXT    NOT NULL,
+    seq   INTEGER NOT NULL,
+    ts_ns INTEGER NOT NULL,
+    kind  TEXT    NOT NULL,
+    key   TEXT    NOT NULL,
+    body  TEXT    NOT NULL,
+    error TEXT    NOT NULL,
+    at_ns INTEGER NOT NULL,
+    PRIMARY KEY (sink, seq)
 );
 """
 
@@ -82,13 +103,15 @@ class Outbox:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         max_bytes: int = 1 << 30,
         max_age_s: float = 7 * 86400,
-        on_drop: Callable[[str, int], None] | None = None,
+        full_policy: Literal["drop_oldest", "stop_polling"] = "drop_oldest",
     ) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
-        self.on_drop = on_drop  # (sink, records) for every record a sink lost to the limits
+        self.full_policy = full_policy
         self.dropping = False
+        self.full = False  # under stop_polling: the size limit is reached, polling should pause
+        self.commit_times = CommitTimes()
         self.flush_interval_s = flush_interval_s
         self.flush_records = flush_records
         self.synchronous = synchronous
@@ -108,6 +131,10 @@ class Outbox:
     async def open(self) -> None:
         await self._run(self._open_db)
         self.last_seq = await self._run(self._max_seq)
+        head = await self._run(self._head)
+        if head is not None:
+            # Records of an earlier run: their commit time is not known, their own time is close.
+            self.commit_times.note(head[0], min(head[1] / 1e9, time.time()))
         self._flusher = asyncio.create_task(self._flush_loop(), name="outbox-flush")
 
     async def close(self) -> None:
@@ -140,7 +167,9 @@ class Outbox:
             (r.ts_ns, r.kind, r.key, json.dumps(r.body, separators=(",", ":"), ensure_ascii=False))
             for r in batch
         ]
+        first_seq = self.last_seq + 1  # AUTOINCREMENT: new rows follow every row ever written
         self.last_seq = await self._run(self._insert, rows)
+        self.commit_times.note(first_seq, time.time())
         self.committed += len(rows)
         async with self._committed:
             self._committed.notify_all()
@@ -159,19 +188,61 @@ class Outbox:
         """The last sequence number `sink` has delivered; a new sink starts at the oldest record kept."""
         return await self._run(self._cursor, sink)
 
+    async def retire_cursors(self, active: set[str]) -> dict[str, int]:
+        """Forget the cursors of sinks no longer configured; returns what each had not delivered.
+
+        Otherwise a sink removed from the configuration would hold every record until the limits
+        drop them.
+        """
+        return await self._run(self._retire, active)
+
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         return await self._run(self._read, after_seq, limit)
 
     async def ack(self, sink: str, seq: int) -> None:
-        await self._run(self._ack, sink, seq)
+        self._forget(await self._run(self._ack, sink, seq))
+
+    async def quarantine(self, sink: str, record: StoredRecord, error: str) -> None:
+        """Keep a record `sink`'s server refused, and move the sink's cursor past it, atomically."""
+        self._forget(await self._run(self._quarantine, sink, record, error, time.time_ns()))
+
+    def _forget(self, low: int | None) -> None:
+        # On the event loop, which is the only reader of the commit times.
+        if low is not None:
+            self.commit_times.forget_before(low + 1)
+
+    async def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recently refused records, newest first."""
+        return await self._run(self._quarantined, limit)
+
+    def oldest_pending_age_s(self, cursor: int) -> float:
+        """How long the oldest record after `cursor` has waited since it was committed."""
+        if cursor >= self.last_seq:
+            return 0.0
+        at = self.commit_times.committed_at(cursor + 1)
+        return max(0.0, time.time() - at) if at is not None else 0.0
 
     async def enforce_limits(self) -> int:
         """Drop the oldest records beyond the size and age limits; returns how many went.
 
-        A record dropped before a sink delivered it is lost to that sink: `on_drop` is told, per
-        sink, and the first drop of an episode is logged (the next after the buffer was fine again).
+        Cursors are left as they are: a sink finds the gap on its next read and counts exactly
+        the records it lost, however a drop and its own deliveries interleave. The first drop of
+        an episode is logged (the next after the buffer was fine again).
         """
-        dropped, lost = await self._run(self._enforce, time.time_ns())
+        dropped, cut, full = await self._run(self._enforce, time.time_ns())
+        if dropped:
+            self._forget(cut)
+        if full != self.full:
+            self.full = full
+            if full:
+                _log.error(
+                    "buffer %s reached its size limit (%d MB): polling pauses until the sinks have "
+                    "delivered enough (buffer_full_policy stop_polling)",
+                    self.path,
+                    self.max_bytes >> 20,
+                )
+            else:
+                _log.info("buffer %s has room again: polling resumes", self.path)
         if dropped:
             self.dropped += dropped
             if not self.dropping:
@@ -184,9 +255,6 @@ class Outbox:
                     self.dropped,
                 )
             self.dropping = True
-            for sink, count in lost.items():
-                if self.on_drop is not None and count:
-                    self.on_drop(sink, count)
         elif self.dropping:
             _log.info(
                 "buffer %s is within its limits again (%d records dropped in all)",
@@ -269,6 +337,17 @@ class Outbox:
         db.execute("INSERT INTO cursors (sink, seq) VALUES (?, ?)", (sink, start))
         return start
 
+    def _retire(self, active: set[str]) -> dict[str, int]:
+        db = self._conn()
+        retired = {
+            sink: max(0, self._max_seq() - int(seq))
+            for sink, seq in db.execute("SELECT sink, seq FROM cursors").fetchall()
+            if sink not in active
+        }
+        for sink in retired:
+            db.execute("DELETE FROM cursors WHERE sink = ?", (sink,))
+        return retired
+
     def _read(self, after_seq: int, limit: int) -> list[StoredRecord]:
         rows = (
             self._conn()
@@ -280,20 +359,70 @@ class Outbox:
         )
         return [StoredRecord(*row) for row in rows]
 
-    def _ack(self, sink: str, seq: int) -> None:
+    def _ack(self, sink: str, seq: int) -> int | None:
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
         try:
-            db.execute("UPDATE cursors SET seq = ? WHERE sink = ? AND seq < ?", (seq, sink, seq))
-            low = db.execute("SELECT MIN(seq) FROM cursors").fetchone()[0]
-            if low is not None:
-                self.deleted += db.execute("DELETE FROM records WHERE seq <= ?", (low,)).rowcount
+            low = self._advance(db, sink, seq)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return low
 
-    def _enforce(self, now_ns: int) -> tuple[int, dict[str, int]]:
+    def _advance(self, db: sqlite3.Connection, sink: str, seq: int) -> int | None:
+        """Move `sink`'s cursor to `seq` and delete what every sink has passed; returns that point."""
+        db.execute("UPDATE cursors SET seq = ? WHERE sink = ? AND seq < ?", (seq, sink, seq))
+        low = db.execute("SELECT MIN(seq) FROM cursors").fetchone()[0]
+        if low is not None:
+            self.deleted += db.execute("DELETE FROM records WHERE seq <= ?", (low,)).rowcount
+        return int(low) if low is not None else None
+
+    def _quarantine(self, sink: str, record: StoredRecord, error: str, now_ns: int) -> int | None:
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # OR IGNORE: after a crash between refusal and commit the same record comes back.
+            db.execute(
+                "INSERT OR IGNORE INTO quarantine (sink, seq, ts_ns, kind, key, body, error, at_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    sink,
+                    record.seq,
+                    record.ts_ns,
+                    record.kind,
+                    record.key,
+                    record.body,
+                    error,
+                    now_ns,
+                ),
+            )
+            db.execute(
+                "DELETE FROM quarantine WHERE sink = ? AND seq <= "
+                "(SELECT seq FROM quarantine WHERE sink = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                (sink, sink, _QUARANTINE_KEEP),
+            )
+            low = self._advance(db, sink, record.seq)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return low
+
+    def _quarantined(self, limit: int) -> list[dict[str, Any]]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT sink, seq, ts_ns, kind, key, body, error, at_ns FROM quarantine "
+                "ORDER BY at_ns DESC, seq DESC LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
+        names = ("sink", "seq", "ts_ns", "kind", "key", "body", "error", "at_ns")
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def _enforce(self, now_ns: int) -> tuple[int, int | None, bool]:
         db = self._conn()
         cut = None  # drop every record with seq <= cut
         # By age, only the old head goes: a late record with an old time never takes newer ones.
@@ -307,7 +436,12 @@ class Outbox:
             if last_old >= head[0]:
                 cut = int(last_old)
         used = self._used_bytes()
-        if used > self.max_bytes:
+        full = False
+        if self.full_policy == "stop_polling":
+            # Keep the oldest: no drop by size; polling pauses instead, with some hysteresis so
+            # it does not flap around the limit.
+            full = used > self.max_bytes or (self.full and used > _RESUME_BELOW * self.max_bytes)
+        elif used > self.max_bytes:
             head = db.execute("SELECT MIN(seq), MAX(seq) FROM records").fetchone()
             if head[0] is not None:
                 # Rows are of similar size: drop the share that is over, plus a tenth for headroom.
@@ -315,20 +449,17 @@ class Outbox:
                 by_size = head[0] + int((head[1] - head[0] + 1) * share) - 1
                 cut = max(cut or 0, by_size)
         if cut is None:
-            return 0, {}
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            lost = {
-                sink: max(0, cut - seq)
-                for sink, seq in db.execute("SELECT sink, seq FROM cursors").fetchall()
-            }
-            db.execute("UPDATE cursors SET seq = ? WHERE seq < ?", (cut, cut))
-            dropped = db.execute("DELETE FROM records WHERE seq <= ?", (cut,)).rowcount
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return dropped, lost
+            return 0, None, full
+        dropped = db.execute("DELETE FROM records WHERE seq <= ?", (cut,)).rowcount
+        return dropped, cut, full
+
+    def _file_bytes(self) -> int:
+        """What the buffer takes on disk: the database file and its write-ahead log."""
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                total += os.path.getsize(f"{self.path}{suffix}")
+        return total
 
     def _used_bytes(self) -> int:
         db = self._conn()
@@ -336,6 +467,10 @@ class Outbox:
         free = db.execute("PRAGMA freelist_count").fetchone()[0]
         size = db.execute("PRAGMA page_size").fetchone()[0]
         return int((pages - free) * size)
+
+    def _head(self) -> tuple[int, int] | None:
+        row = self._conn().execute("SELECT seq, ts_ns FROM records ORDER BY seq LIMIT 1").fetchone()
+        return (int(row[0]), int(row[1])) if row else None
 
     def _save_state(self, key: str, body: str) -> None:
         self._conn().execute(
@@ -354,13 +489,13 @@ class Outbox:
         # O(log n); COUNT(*) would scan millions of rows on the thread that commits new ones.
         head = db.execute("SELECT seq, ts_ns FROM records ORDER BY seq LIMIT 1").fetchone()
         count = self._max_seq() - head[0] + 1 if head else 0
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
         cursors = dict(db.execute("SELECT sink, seq FROM cursors").fetchall())
         age_s = int(time.time() - head[1] / 1e9) if head else 0
+        quarantined = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
         return {
             "records": int(count),
-            "bytes": int(pages * page_size),
+            "bytes": self._file_bytes(),
+            "quarantined": int(quarantined),
             "oldest_age_s": age_s,
             "last_seq": self.last_seq,
             **{f"cursor:{k}": int(v) for k, v in cursors.items()},

@@ -34,8 +34,11 @@ class DevicePoller:
         on_batch: Callable[[SampleBatch], None],
         on_record: Callable[[Record], None],
         metrics: Metrics,
+        paused: Callable[[], bool] | None = None,
     ) -> None:
         self.name = name
+        self.paused = paused  # true while polling must wait (the buffer is full)
+        self._pausing = False
         self.driver = driver
         self.timeout_s = timeout_s
         self.on_batch = on_batch
@@ -54,8 +57,12 @@ class DevicePoller:
         """One poll; never raises (the scheduler must not lose the job)."""
         if self.up is False and time.monotonic() < self.retry_at:
             return
-        self.metrics.polls.labels(self.name).inc()
         ts_ns = time.time_ns()
+        if self.paused is not None and self.paused():
+            self._pause(ts_ns)
+            return
+        self._pausing = False
+        self.metrics.polls.labels(self.name).inc()
         started = time.perf_counter()
         try:
             reading = await asyncio.wait_for(self.driver.read(), self.timeout_s)
@@ -73,6 +80,14 @@ class DevicePoller:
         self.metrics.poll_seconds.labels(self.name).observe(time.perf_counter() - started)
         self._link_ok(ts_ns)
         self._deliver(ts_ns, reading)
+
+    def _pause(self, ts_ns: int) -> None:
+        self.metrics.polls_paused.labels(self.name).inc()
+        if not self._pausing:
+            # What the machine does meanwhile is not known: its tags say so, once.
+            self._pausing = True
+            bad = dict.fromkeys(self.driver.tag_names)
+            self.on_batch(SampleBatch(self.name, ts_ns, bad, dict.fromkeys(bad, Quality.BAD)))
 
     def _deliver(self, ts_ns: int, reading: Reading) -> None:
         values = reading.values

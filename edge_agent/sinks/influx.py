@@ -17,9 +17,15 @@ from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
 from edge_agent.config_models import InfluxSinkConfig
-from edge_agent.errors import ConnectError
+from edge_agent.errors import ConnectError, RejectedError
 from edge_agent.outbox import StoredRecord
 from edge_agent.sinks.lineproto import lines_for
+
+# Answers about the content of a batch: resending it unchanged cannot succeed. 400 bad line
+# protocol, 413 too large (also from a proxy in front), 422 e.g. a field type conflict or a point
+# outside the retention. Every other answer (401, 403, 404 bucket, 429, 5xx) is about the server or
+# the configuration, and is retried with backoff until it is fixed.
+_REFUSED = {400, 413, 422}
 
 
 class InfluxSink:
@@ -58,9 +64,10 @@ class InfluxSink:
             await asyncio.to_thread(self._post, records)
         except ApiException as exc:
             self._connected = exc.status is not None and exc.status < 500
-            raise ConnectError(
-                f"InfluxDB answered {exc.status} {exc.reason}: {_body(exc)}"
-            ) from None
+            answer = f"InfluxDB answered {exc.status} {exc.reason}: {_body(exc)}"
+            if exc.status in _REFUSED:
+                raise RejectedError(answer) from None
+            raise ConnectError(answer) from None
         except (HTTPError, OSError) as exc:
             self._connected = False
             raise ConnectError(

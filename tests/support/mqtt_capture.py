@@ -19,11 +19,22 @@ class Received:
 
 
 class MqttCapture:
-    def __init__(self, port: int, topic: str, client_id: str = "test-capture") -> None:
+    def __init__(
+        self,
+        port: int,
+        topic: str,
+        client_id: str = "test-capture",
+        *,
+        clean_session: bool = True,
+    ) -> None:
+        """With `clean_session` false the broker queues QoS 1 messages while this one is away."""
         self.messages: list[Received] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session
+        )
+        self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message

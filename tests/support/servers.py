@@ -64,16 +64,19 @@ class Mosquitto:
     port: int
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
+    persistence: bool = False  # true: sessions and queued messages survive a restart
 
     def start(self) -> None:
         conf = self.workdir / "mosquitto.conf"
+        persistence = (
+            f"persistence true\npersistence_location {self.workdir}/\n"
+            if self.persistence
+            else "persistence false\n"
+        )
+        # The default of 1000 queued messages drops QoS 1 messages for a slow test subscriber.
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            # The default of 1000 drops QoS 1 messages for a slow test subscriber.
-            "max_queued_messages 1000000\n"
-            "max_inflight_messages 1000\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}"
+            "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
         )
         self.proc = subprocess.Popen(
             [_require("mosquitto"), "-c", str(conf)],
@@ -141,6 +144,55 @@ class VictoriaMetrics:
                     return series
             time.sleep(0.3)
         return series
+
+
+@dataclass
+class Nginx:
+    """A reverse proxy in front of a server, refusing request bodies over `max_body` with 413.
+
+    As plants put one in front of InfluxDB; here it is the real server that answers 4xx for a
+    batch, which VictoriaMetrics never does (it skips a line it cannot parse and answers 204).
+    """
+
+    port: int
+    workdir: Path
+    upstream: str
+    max_body: str = "8k"
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        root = self.workdir / "nginx"
+        root.mkdir(exist_ok=True)
+        conf = root / "nginx.conf"
+        # One process, no daemon, every path inside the test's directory: no root, no /var.
+        conf.write_text(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+            f"pid {root}/nginx.pid;\nerror_log {root}/error.log warn;\n"
+            "events { worker_connections 64; }\n"
+            "http {\n"
+            f"  access_log off;\n  client_body_temp_path {root}/body;\n"
+            f"  proxy_temp_path {root}/proxy;\n  fastcgi_temp_path {root}/fastcgi;\n"
+            f"  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n"
+            f"  client_max_body_size {self.max_body};\n"
+            f"  server {{ listen 127.0.0.1:{self.port};\n"
+            f"    location / {{ proxy_pass {self.upstream}; }} }}\n"
+            "}\n"
+        )
+        self.proc = subprocess.Popen(
+            [_require("nginx"), "-p", str(root), "-c", str(conf), "-e", str(root / "error.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=(root / "stderr.log").open("wb"),
+        )
+        wait_for_port(self.port, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
 
 
 @dataclass
