@@ -39,6 +39,7 @@ _EXCEPTIONS = {
 _LINK_EXCEPTIONS = {10, 11}
 _BIT_TABLES = ("coil", "discrete_input")
 _TABLES = ("coil", "discrete_input", "holding", "input")
+_FUNCTION_CODES = {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}
 
 
 class ModbusDriver:
@@ -95,6 +96,9 @@ class ModbusDriver:
         except (TimeoutError, ModbusException, OSError) as exc:
             await self.close()
             raise ConnectError(f"{self.endpoint}: {request.describe()}: {_short(exc)}") from None
+        if (malformed := _malformed(response, request.table)) is not None:
+            await self.close()  # what else arrives on this connection cannot be trusted either
+            raise ConnectError(f"{self.endpoint}: {request.describe()}: {malformed}")
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             text = f"{request.describe()}: exception {code} {_EXCEPTIONS.get(code, 'unknown')}"
@@ -178,6 +182,23 @@ def _call_for(
         "holding": client.read_holding_registers,
         "input": client.read_input_registers,
     }[table]
+
+
+def _malformed(response: Any, table: str) -> str | None:
+    """Why a decoded answer cannot be the answer to a read of `table`, or None.
+
+    pymodbus returns any well-formed frame with the right transaction id, even an answer to
+    another function or an exception frame with code 0 (which means no exception): taken at face
+    value, the first is wrong data with good quality, the second an error no metric counts. Other
+    codes outside the standard's list stay a failure of that request only: old devices answer 7
+    (negative acknowledge) and vendors define their own.
+    """
+    expected = _FUNCTION_CODES[table]
+    if (function_code := response.function_code & 0x7F) != expected:
+        return f"malformed answer: function code {function_code}, asked {expected}"
+    if response.isError() and not response.exception_code:
+        return "malformed answer: an exception frame with exception code 0"
+    return None
 
 
 def _short(exc: BaseException) -> str:

@@ -33,6 +33,7 @@ _log = logging.getLogger(__name__)
 
 _STATE_KEY = "compute"
 _SAVE_EVERY_TICKS = 10  # seconds between saves of the compute state
+_POLL_STOP_S = 1.0  # how long a clean stop lets polls in progress finish
 _DRAIN_S = 3.0  # how long a clean stop waits for sinks to deliver what is buffered
 _RESUME_GAP_S = 10.0  # a longer stop of the agent is unknown time, not more of the last state
 
@@ -275,6 +276,7 @@ class Agent:
     async def _shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await asyncio.gather(*(p.stop(_POLL_STOP_S) for p in self.pollers.values()))
         for poller in self.pollers.values():
             await poller.driver.close()
         if (self.engine.oee or self.engine.alarms.alarms) and self.engine.clock_ns is not None:

@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge_agent.errors import ConfigError, EdgeAgentError
 
@@ -420,12 +420,27 @@ def _print_banner(config: AgentFile, url: str | None) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Errors the event loop catches itself, one line each; the traceback only at DEBUG.
+
+    A device that sends a malformed frame makes the protocol library's parser raise inside the
+    loop's callback; the connection is closed and the poll fails and is counted, so a stack
+    trace in the plant's log would only alarm.
+    """
+    exc = context.get("exception")
+    detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+    logging.getLogger("edge_agent.loop").warning("%s %s", context.get("message", ""), detail)
+    if exc is not None:
+        logging.getLogger("edge_agent.loop").debug("traceback", exc_info=exc)
+
+
 def _run_async(body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.set_exception_handler(_loop_error)
         await body(stop)
 
     asyncio.run(runner())

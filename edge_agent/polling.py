@@ -39,6 +39,8 @@ class DevicePoller:
         self.name = name
         self.paused = paused  # true while polling must wait (the buffer is full)
         self._pausing = False
+        self._stopping = False
+        self._inflight: asyncio.Task[None] | None = None
         self.driver = driver
         self.timeout_s = timeout_s
         self.on_batch = on_batch
@@ -55,8 +57,30 @@ class DevicePoller:
 
     async def poll(self) -> None:
         """One poll; never raises (the scheduler must not lose the job)."""
-        if self.up is False and time.monotonic() < self.retry_at:
+        if self._stopping or (self.up is False and time.monotonic() < self.retry_at):
             return
+        self._inflight = asyncio.current_task()
+        try:
+            await self._poll()
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # The agent stops and cut this poll short: its answer is not wanted any more.
+        finally:
+            self._inflight = None
+
+    async def stop(self, timeout_s: float) -> None:
+        """Let a poll in progress finish (or cut it off after `timeout_s`); start no more."""
+        self._stopping = True
+        task = self._inflight
+        if task is None or task.done():
+            return
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task})
+
+    async def _poll(self) -> None:
         ts_ns = time.time_ns()
         if self.paused is not None and self.paused():
             self._pause(ts_ns)
