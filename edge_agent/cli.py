@@ -114,6 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     alarm.add_argument("--url", default="http://127.0.0.1:8080", help="the agent's local page")
     alarm.set_defaults(command=_cmd_alarm)
 
+    buffer = sub.add_parser(
+        "buffer", help="what waits in the local buffer, and the records servers refused"
+    )
+    buffer.add_argument("config", type=Path, help="the agent's configuration (for the file path)")
+    buffer.add_argument("--limit", type=int, default=20, help="refused records to show")
+    buffer.add_argument("--json", action="store_true", help="print JSON")
+    buffer.set_defaults(command=_cmd_buffer)
+
     opcua = sub.add_parser("opcua", help="OPC UA helpers: trust a server, browse its nodes")
     opcua_sub = opcua.add_subparsers(required=True, metavar="ACTION")
     trust = opcua_sub.add_parser("trust", help="show a server's certificate and trust it")
@@ -180,6 +188,32 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         with args.output.open("w", encoding="utf-8") as out:
             count = replay(config, batches, out, until_ns=until_ns, state_file=args.state)
     print(f"{len(batches)} sample batch(es) replayed, {count} record(s) written", file=sys.stderr)
+    return 0
+
+
+def _cmd_buffer(args: argparse.Namespace) -> int:
+    from edge_agent.buffer_inspect import inspect_buffer
+    from edge_agent.config import load_config
+    from edge_agent.timefmt import iso_utc
+
+    info = inspect_buffer(load_config(args.config).agent.buffer_path, args.limit)
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return 0
+    age = info["oldest_record_age_s"]
+    print(
+        f"{info['path']}: {info['records']} records, {info['bytes'] / 1e6:.1f} MB on disk"
+        + (f", the oldest from {age} s ago" if age is not None else "")
+    )
+    for sink, cursor in info["sinks"].items():
+        print(f"  {sink}: {cursor['pending']} records to deliver")
+    print(f"{info['quarantined']} record(s) refused by a server and kept aside")
+    for row in info["quarantine"]:
+        body = row["body"] if len(row["body"]) <= 200 else row["body"][:200] + "…"
+        print(
+            f"  {iso_utc(row['at_ns'])} {row['sink']} refused {row['kind']} {row['key']} "
+            f"(seq {row['seq']}): {row['error']}\n    {body}"
+        )
     return 0
 
 

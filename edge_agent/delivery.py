@@ -37,6 +37,13 @@ class SinkRunner:
         self.last_refusal: str | None = None
         self._quarantine_logged_at = -_QUARANTINE_LOG_EVERY_S
         self._quarantined_since_log = 0
+        for family in (
+            metrics.delivered,
+            metrics.sink_errors,
+            metrics.dropped,
+            metrics.quarantined,
+        ):
+            family.labels(sink.name)  # shown as 0 from the start, not absent until the first one
 
     @property
     def pending(self) -> int:

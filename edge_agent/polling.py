@@ -54,6 +54,14 @@ class DevicePoller:
         self.last_ok_ns = 0
         self._failed_tags: dict[str, str] = {}
         metrics.device_up.labels(name).set(0)
+        for family in (
+            metrics.polls,
+            metrics.poll_errors,
+            metrics.poll_overruns,
+            metrics.polls_paused,
+            metrics.values_read,
+        ):
+            family.labels(name)  # shown as 0 from the start, not absent until the first one
 
     async def poll(self) -> None:
         """One poll; never raises (the scheduler must not lose the job)."""

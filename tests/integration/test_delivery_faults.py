@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -169,6 +171,16 @@ async def test_a_refused_record_is_quarantined_and_the_queue_moves_on(tmp_path: 
         assert {(r["kind"], r["key"]) for r in kept} == {("values", "wide")}
         assert quarantined == metric == len(kept) == wide_polls
         assert "413" in kept[0]["error"]
+        # What a plant engineer runs to see them, beside the agent or after it.
+        shown = subprocess.run(
+            [sys.executable, "-m", "edge_agent", "buffer", str(path), "--json", "--limit", "3"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        listing = json.loads(shown.stdout)
+        assert listing["quarantined"] == wide_polls and len(listing["quarantine"]) == 3
+        assert listing["quarantine"][0]["key"] == "wide" and listing["sinks"]["influxdb"]
         assert_each_once(await numbers_settled(victoria, agent_id, last), last)
     finally:
         for server in servers:
