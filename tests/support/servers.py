@@ -126,6 +126,8 @@ class VictoriaMetrics:
 
     def export(self, match: str) -> list[dict[str, object]]:
         """Every series matching a selector, with all its raw samples."""
+        # Fresh series become searchable after up to 10 s unless the server is told to flush.
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10).close()
         query = urllib.parse.urlencode({"match[]": match, "start": "0"})
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{query}", timeout=10) as response:
             return [json.loads(line) for line in response.read().decode().splitlines() if line]
