@@ -113,7 +113,7 @@ async def test_twenty_kills_lose_no_committed_record(tmp_path: Path) -> None:
     assert all(len(times) == 1 for times in stored.values()), "a number stored at two times"
     # Only polls read in the last instants before each kill may be missing entirely.
     lost = set(range(1, max(stored) + 1)) - set(stored)
-    assert len(committed) > 200  # the check above was not an empty one
+    assert len(committed) > 50  # the check above was not an empty one (typically 170 to 250)
     assert len(lost) <= KILLS * 10, (seed, len(lost))
 
 
