@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import ssl
 import threading
 from collections import deque
@@ -92,7 +93,10 @@ class MqttSink:
         if self.config.tls is not None:
             self._set_tls(client)
         client.max_inflight_messages_set(1000)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # paho doubles its delay without jitter: a random scale per agent keeps a plant's agents
+        # from all knocking on a restarted broker at the same instants.
+        scale = random.uniform(0.5, 1.0)
+        client.reconnect_delay_set(min_delay=scale, max_delay=30 * scale)  # type: ignore[arg-type]
         client.will_set(f"{self.root}/status", "offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
