@@ -125,8 +125,8 @@ class SinkRunner:
         now = time.monotonic()
         if now - self._quarantine_logged_at >= _QUARANTINE_LOG_EVERY_S:
             _log.error(
-                "%s refused %d record(s), kept in the buffer's quarantine (see 'edge-agent "
-                "buffer quarantine'); the last: %s %s (seq %d): %s",
+                "%s refused %d record(s), kept aside in the buffer (list them with 'edge-agent "
+                "buffer CONFIG'); the last: %s %s (seq %d): %s",
                 self.sink.name,
                 self._quarantined_since_log,
                 record.kind,
