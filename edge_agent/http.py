@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 _log = logging.getLogger(__name__)
 
-Snapshot = Callable[[], Awaitable[dict[str, Any]]]
+Snapshot = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
 _ANSWER_S = 5.0  # how long a request waits for the event loop before calling the agent stuck
 Command = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -85,7 +85,7 @@ class InfluxSink:
                 bucket=self.config.bucket,
                 org=self.config.org,
                 record="\n".join(lines),
-                write_precision=WritePrecision.MS,
+                write_precision=WritePrecision.MS,  # type: ignore[arg-type]  # typed str upstream
             )
 
     async def close(self) -> None:

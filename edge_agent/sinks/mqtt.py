@@ -229,9 +229,9 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
     elif kind == "downtime":
         yield f"{root}/machines/{body['machine']}/downtime", _json({**meta, **body}), False
     elif kind == "alarm":
-        payload = _json({**meta, **body})
-        yield f"{root}/alarms/{body['id']}", payload, True  # current state, for late subscribers
-        yield f"{root}/alarms/events", payload, False  # every transition, in order
+        text = _json({**meta, **body})
+        yield f"{root}/alarms/{body['id']}", text, True  # current state, for late subscribers
+        yield f"{root}/alarms/events", text, False  # every transition, in order
     elif kind == "condition":
         yield f"{root}/conditions/{body['id']}", _json({**meta, **body}), True
     elif kind == "alarm_flood":
