@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.errors import EdgeAgentError
+from edge_agent.outbox import file_bytes, read_quarantine
 
 
 def inspect_buffer(path: Path, quarantine_limit: int) -> dict[str, Any]:
@@ -38,26 +39,14 @@ def _read(db: sqlite3.Connection, path: Path, quarantine_limit: int) -> dict[str
         sink: {"delivered_up_to": int(seq), "pending": max(0, last_seq - int(seq))}
         for sink, seq in db.execute("SELECT sink, seq FROM cursors ORDER BY sink")
     }
-    names = ("sink", "seq", "ts_ns", "kind", "key", "body", "error", "at_ns")
     # A file written by an older version has no quarantine table until the agent opens it.
     has_quarantine = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'"
     ).fetchone()
-    refused = (
-        [
-            dict(zip(names, row, strict=True))
-            for row in db.execute(
-                f"SELECT {', '.join(names)} FROM quarantine ORDER BY at_ns DESC, seq DESC LIMIT ?",
-                (quarantine_limit,),
-            )
-        ]
-        if has_quarantine
-        else []
-    )
-    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    refused = read_quarantine(db, quarantine_limit) if has_quarantine else []
     return {
         "path": str(path),
-        "bytes": size,
+        "bytes": file_bytes(path),
         "records": last_seq - int(head[0]) + 1 if head else 0,
         "oldest_record_age_s": round(time.time() - head[1] / 1e9) if head else None,
         "sinks": sinks,

@@ -33,7 +33,6 @@ class SinkRunner:
         self.failing: str | None = None
         self.backoff = Backoff(base_s=0.5, max_s=30.0)
         self.quarantined = 0
-        self.dropped = 0
         self.last_refusal: str | None = None
         self._quarantine_logged_at = -_QUARANTINE_LOG_EVERY_S
         self._quarantined_since_log = 0
@@ -102,13 +101,10 @@ class SinkRunner:
 
     async def _lost(self, last_dropped: int) -> None:
         """The buffer's limits dropped records this sink had not delivered: count them, once."""
-        count = last_dropped - self.cursor
-        self.dropped += count
-        self.metrics.dropped.labels(self.sink.name).inc(count)
+        self.metrics.dropped.labels(self.sink.name).inc(last_dropped - self.cursor)
         self.cursor = last_dropped
-        await self.outbox.ack(
-            self.sink.name, last_dropped
-        )  # so a restart does not count them again
+        # Acknowledged as passed, so a restart does not count them again.
+        await self.outbox.ack(self.sink.name, last_dropped)
 
     async def _delivered(self, part: list[StoredRecord]) -> None:
         self.cursor = part[-1].seq

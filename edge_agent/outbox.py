@@ -12,7 +12,7 @@ table, kept for a person to look at, so it never blocks the records behind it.
 
 from __future__ import annotations
 
-__all__ = ["Outbox", "Record", "StoredRecord"]
+__all__ = ["Outbox", "Record", "StoredRecord", "file_bytes", "read_quarantine"]
 
 import asyncio
 import contextlib
@@ -32,9 +32,8 @@ from edge_agent.commit_times import CommitTimes
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _LIMIT_CHECK_EVERY = 20  # flushes (about a second) between checks of the size and age limits
-_RESUME_BELOW = (
-    0.9  # under stop_polling, polling resumes once the buffer is below 90 % of its limit
-)
+# Under stop_polling, polling resumes once the buffer is below 90 % of its limit.
+_RESUME_BELOW = 0.9
 _QUARANTINE_KEEP = 10_000  # refused records kept per sink; older ones go first
 
 _SCHEMA = """
@@ -65,6 +64,28 @@ CREATE TABLE IF NOT EXISTS quarantine (
     PRIMARY KEY (sink, seq)
 );
 """
+
+
+_QUARANTINE_COLUMNS = ("sink", "seq", "ts_ns", "kind", "key", "body", "error", "at_ns")
+
+
+def read_quarantine(db: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """The most recently refused records, newest first (also for a reader outside the agent)."""
+    rows = db.execute(
+        f"SELECT {', '.join(_QUARANTINE_COLUMNS)} FROM quarantine "
+        "ORDER BY at_ns DESC, seq DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [dict(zip(_QUARANTINE_COLUMNS, row, strict=True)) for row in rows]
+
+
+def file_bytes(path: Path) -> int:
+    """What the buffer takes on disk: the database file and its write-ahead log."""
+    total = 0
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(FileNotFoundError):
+            total += os.path.getsize(f"{path}{suffix}")
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +234,7 @@ class Outbox:
 
     async def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
         """The most recently refused records, newest first."""
-        return await self._run(self._quarantined, limit)
+        return await self._run(lambda: read_quarantine(self._conn(), limit))
 
     def oldest_pending_age_s(self, cursor: int) -> float:
         """How long the oldest record after `cursor` has waited since it was committed."""
@@ -339,8 +360,9 @@ class Outbox:
 
     def _retire(self, active: set[str]) -> dict[str, int]:
         db = self._conn()
+        last = self._max_seq()
         retired = {
-            sink: max(0, self._max_seq() - int(seq))
+            sink: max(0, last - int(seq))
             for sink, seq in db.execute("SELECT sink, seq FROM cursors").fetchall()
             if sink not in active
         }
@@ -383,19 +405,11 @@ class Outbox:
         db.execute("BEGIN IMMEDIATE")
         try:
             # OR IGNORE: after a crash between refusal and commit the same record comes back.
+            r = record
             db.execute(
-                "INSERT OR IGNORE INTO quarantine (sink, seq, ts_ns, kind, key, body, error, at_ns) "
+                f"INSERT OR IGNORE INTO quarantine ({', '.join(_QUARANTINE_COLUMNS)}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    sink,
-                    record.seq,
-                    record.ts_ns,
-                    record.kind,
-                    record.key,
-                    record.body,
-                    error,
-                    now_ns,
-                ),
+                (sink, r.seq, r.ts_ns, r.kind, r.key, r.body, error, now_ns),
             )
             db.execute(
                 "DELETE FROM quarantine WHERE sink = ? AND seq <= "
@@ -408,19 +422,6 @@ class Outbox:
             db.execute("ROLLBACK")
             raise
         return low
-
-    def _quarantined(self, limit: int) -> list[dict[str, Any]]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT sink, seq, ts_ns, kind, key, body, error, at_ns FROM quarantine "
-                "ORDER BY at_ns DESC, seq DESC LIMIT ?",
-                (limit,),
-            )
-            .fetchall()
-        )
-        names = ("sink", "seq", "ts_ns", "kind", "key", "body", "error", "at_ns")
-        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def _enforce(self, now_ns: int) -> tuple[int, int | None, bool]:
         db = self._conn()
@@ -452,14 +453,6 @@ class Outbox:
             return 0, None, full
         dropped = db.execute("DELETE FROM records WHERE seq <= ?", (cut,)).rowcount
         return dropped, cut, full
-
-    def _file_bytes(self) -> int:
-        """What the buffer takes on disk: the database file and its write-ahead log."""
-        total = 0
-        for suffix in ("", "-wal"):
-            with contextlib.suppress(FileNotFoundError):
-                total += os.path.getsize(f"{self.path}{suffix}")
-        return total
 
     def _used_bytes(self) -> int:
         db = self._conn()
@@ -494,7 +487,7 @@ class Outbox:
         quarantined = db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
         return {
             "records": int(count),
-            "bytes": self._file_bytes(),
+            "bytes": file_bytes(self.path),
             "quarantined": int(quarantined),
             "oldest_age_s": age_s,
             "last_seq": self.last_seq,

@@ -52,7 +52,6 @@ import logging
 import math
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -63,7 +62,6 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 from edge_agent.config_models import InfluxSinkConfig, MqttSinkConfig
 from edge_agent.delivery import SinkRunner
@@ -72,6 +70,7 @@ from edge_agent.outbox import Outbox, Record
 from edge_agent.sinks import Sink
 from edge_agent.sinks.influx import InfluxSink
 from edge_agent.sinks.mqtt import MqttSink
+from tests.bench.common import ask, close_helper, run_interruptibly
 from tests.support.servers import Mosquitto, VictoriaMetrics, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,20 +159,10 @@ class Counter:
             raise RuntimeError(f"MQTT counter did not start: {line!r}")
 
     def count(self, root: str, expected: int) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(f"{root} {expected}\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
+        return int(ask(self.proc, f"{root} {expected}"))
 
     def stop(self) -> None:
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        close_helper(self.proc)
 
 
 # --------------------------------------------------------------------- VictoriaMetrics count
@@ -491,20 +480,12 @@ def main(argv: list[str] | None = None) -> int:
     # The runner logs a failing sink at ERROR: worth seeing next to a figure that looks wrong.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    # Explicit handlers: a shell may start this with SIGINT ignored (`&`), and SIGTERM should
-    # stop the servers like Ctrl+C does.
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
+    def body() -> int:
         with contextlib.ExitStack() as stack:
             asyncio.run(amain(args, stack))
-    except KeyboardInterrupt:
-        print("\ninterrupted; everything started has been stopped", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return run_interruptibly(body)
 
 
 if __name__ == "__main__":

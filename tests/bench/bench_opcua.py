@@ -96,11 +96,16 @@ from tests.bench.bench_pipeline import (
     VENV_BIN,
     AgentStalled,
     Bench,
-    _die_with_parent,
     cpu_seconds,
     host_busy,
     print_stall,
     rss_mib,
+)
+from tests.bench.common import (
+    ask,
+    close_helper,
+    die_with_parent,
+    run_interruptibly,
     stop_process,
 )
 
@@ -247,7 +252,7 @@ class OpcUaServer:
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().split()
@@ -258,28 +263,16 @@ class OpcUaServer:
         self.build_s = time.monotonic() - started
 
     def stats(self) -> dict[str, float]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
         if self.proc.poll() is not None:
             raise RuntimeError(f"the OPC UA server exited with {self.proc.returncode}")
-        self.proc.stdin.write("stats\n")
-        self.proc.stdin.flush()
-        return dict(json.loads(self.proc.stdout.readline()))
+        return dict(json.loads(ask(self.proc, "stats")))
 
     def stamped(self, start: float, end: float) -> int:
         """How many writes carried a source timestamp in [start, end)."""
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(f"stamped {start!r} {end!r}\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
+        return int(ask(self.proc, f"stamped {start!r} {end!r}"))
 
     def stop(self) -> None:
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            stop_process(self.proc)
+        close_helper(self.proc)
 
 
 # --------------------------------------------------------------------------- broker subscriber
@@ -554,7 +547,7 @@ class OpcBench:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         spy: subprocess.Popen[bytes] | None = None
         try:
@@ -652,7 +645,7 @@ class OpcBench:
             stdout=subprocess.DEVNULL,
             stderr=(out.parent / "py-spy.log").open("wb"),
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
 
@@ -938,16 +931,7 @@ def main(argv: list[str] | None = None) -> int:
             args.serve_opcua, args.update_s, args.tick_s, args.stamp, args.stock_server
         )
 
-    def on_signal(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        return bench(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted; everything started has been stopped", file=sys.stderr)
-        return 130
+    return run_interruptibly(lambda: bench(args))
 
 
 if __name__ == "__main__":

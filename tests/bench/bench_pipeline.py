@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import http.client
 import json
 import math
@@ -69,6 +68,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from tests.bench.common import die_with_parent, run_interruptibly, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -210,24 +211,6 @@ def host_busy() -> tuple[float, float]:
     idle = values[3] + values[4]  # idle + iowait
     total = sum(values[:8])  # guest time is already inside user
     return total - idle, total
-
-
-def _die_with_parent() -> None:
-    # Runs in the child between fork and exec: SIGTERM it if this benchmark dies (even by SIGKILL).
-    _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def stop_process(proc: subprocess.Popen[Any], timeout_s: float = 15.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ------------------------------------------------------------------------------ metrics scrape
@@ -422,7 +405,7 @@ class Bench:
             stdout=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self.stack.callback(self._stop_sim)
         assert self.sim.stdout is not None
@@ -507,7 +490,7 @@ class Bench:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         try:
             wait_for_port(http_port, timeout_s=30, proc=agent)
@@ -806,18 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_simulator:
         return serve_simulator(args.devices, args.tags)
 
-    def on_signal(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    # Explicit handlers: a shell may start this with SIGINT ignored, and SIGTERM should clean up
-    # like Ctrl+C does.
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        return bench(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted; everything started has been stopped", file=sys.stderr)
-        return 130
+    return run_interruptibly(lambda: bench(args))
 
 
 if __name__ == "__main__":
