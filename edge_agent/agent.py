@@ -17,7 +17,6 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from drivers import create_driver
-from edge_agent.compute.alarms import CommandError
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
@@ -48,6 +47,7 @@ class Agent:
             max_age_s=config.agent.buffer_max_age_h * 3600,
             synchronous=config.agent.buffer_synchronous,
             full_policy=config.agent.buffer_full_policy,
+            memory_max_bytes=int(config.agent.buffer_memory_mb * 1024 * 1024),
         )
         self.engine = ComputeEngine(config)
         self.started_ns = time.time_ns()
@@ -115,11 +115,10 @@ class Agent:
 
     def command(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Carry out an operator's alarm command now; the reply says how it went."""
-        try:
-            records = self.engine.command(payload, time.time_ns())
-        except CommandError as exc:
-            return {"ok": False, "error": str(exc)}
+        records, refused = self.engine.command(payload, time.time_ns())
         self._emit(records)
+        if refused is not None:
+            return {"ok": False, "error": refused}
         alarm = self.engine.alarms.alarms[payload["id"]]
         return {
             "ok": True,
@@ -159,6 +158,19 @@ class Agent:
         for alarm_id in [a for a in self.engine.alarms.alarms if a.startswith("certificate_")]:
             if alarm_id.removeprefix("certificate_") not in soon:
                 self._emit(self.engine.alarms.system(alarm_id, now, active=False, detail="renewed"))
+
+    def _report_damaged_buffer(self) -> None:
+        """A buffer file that could not be read was moved aside: an alarm someone acknowledges."""
+        if self.outbox.moved_aside is None:
+            return
+        now = time.time_ns()
+        detail = (
+            f"the buffer file could not be read ({self.outbox.damage}); it was moved aside as "
+            f"{self.outbox.moved_aside} and a fresh one started"
+        )
+        # Raised and returned at once: an event to acknowledge, not a condition that lasts.
+        self._emit(self.engine.alarms.system("buffer_corrupt", now, active=True, detail=detail))
+        self._emit(self.engine.alarms.system("buffer_corrupt", now, active=False, detail=detail))
 
     async def _tick(self) -> None:
         """Time moves on without samples: shifts, breaks and hours end, running figures fall due."""
@@ -209,6 +221,7 @@ class Agent:
                     pending,
                 )
             await self._resume()
+            self._report_damaged_buffer()
             for runner in self.sinks:
                 self._spawn(f"sink {runner.sink.name}", runner.run)
             self._schedule_polls()
@@ -380,6 +393,8 @@ class Agent:
                 "dropping": self.outbox.dropping,
                 "full": self.outbox.full,
                 "dropped": self.outbox.dropped,
+                "write_error": self.outbox.write_error,
+                "unwritten_dropped": self.outbox.unwritten_dropped,
                 **stats,
             },
         }

@@ -127,6 +127,18 @@ class AgentConfig(_Model):
         description="NORMAL survives a crash of the agent; FULL also a power cut, at a cost per "
         "commit (see README).",
     )
+    buffer_memory_mb: float = Field(
+        64,
+        gt=0,
+        description="What the agent holds in memory while the buffer file cannot be written "
+        "(disk full, I/O error); beyond it the oldest unwritten records are dropped (counted).",
+    )
+    max_clock_skew_s: float = Field(
+        300,
+        gt=0,
+        description="A device's own time stamp further than this from the local clock is "
+        "replaced by the time of receipt (counted).",
+    )
     pki_path: Path = Field(
         Path("var/pki"),
         description="The agent's OPC UA certificate and key (made on first start) and its trust list.",

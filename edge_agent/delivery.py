@@ -73,6 +73,7 @@ class SinkRunner:
                 continue
             if batch[0].seq > self.cursor + 1:
                 await self._lost(batch[0].seq - 1)
+            batch = _up_to_gap(batch)
             try:
                 await self._deliver(batch)
             except ConnectError as exc:
@@ -146,3 +147,17 @@ class SinkRunner:
             )
             self.failing = error
         await asyncio.sleep(delay)
+
+
+def _up_to_gap(batch: list[StoredRecord]) -> list[StoredRecord]:
+    """The batch up to a gap in its sequence numbers, so the next read starts at the gap.
+
+    Records the buffer could not write leave a gap anywhere, not only at its head: counted as
+    lost by `_lost` when a read starts there.
+    """
+    if batch[-1].seq - batch[0].seq + 1 == len(batch):
+        return batch
+    for i in range(1, len(batch)):
+        if batch[i].seq != batch[i - 1].seq + 1:
+            return batch[:i]
+    return batch

@@ -8,14 +8,28 @@ never waits on the disk, and the connection is never shared between threads.
 
 A record a server refuses for what it is (an HTTP 4xx for its content) is moved to the `quarantine`
 table, kept for a person to look at, so it never blocks the records behind it.
+
+Faults of the file itself: a commit that fails (disk full, I/O error) keeps its records in memory,
+up to a bound, and is retried with backoff; records that must finally be let go leave a gap in the
+sequence numbers, which each sink counts as lost exactly as it counts drops by the size limit. A
+file SQLite cannot read is moved aside and a fresh one started. One agent at a time owns a file
+(an OS lock held for the agent's life).
 """
 
 from __future__ import annotations
 
-__all__ = ["Outbox", "Record", "StoredRecord", "file_bytes", "read_quarantine"]
+__all__ = [
+    "BufferInUseError",
+    "Outbox",
+    "Record",
+    "StoredRecord",
+    "file_bytes",
+    "read_quarantine",
+]
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -24,10 +38,13 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from edge_agent.backoff import Backoff
 from edge_agent.commit_times import CommitTimes
+from edge_agent.errors import EdgeAgentError
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -35,6 +52,18 @@ _LIMIT_CHECK_EVERY = 20  # flushes (about a second) between checks of the size a
 # Under stop_polling, polling resumes once the buffer is below 90 % of its limit.
 _RESUME_BELOW = 0.9
 _QUARANTINE_KEEP = 10_000  # refused records kept per sink; older ones go first
+# SQLite's answers for a file that is not a database or is damaged (others, such as a locked or
+# unreadable file, are not reasons to move a file aside).
+_DAMAGED = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
+
+
+class BufferInUseError(EdgeAgentError):
+    """Another agent holds the buffer file: two writers would publish duplicate sequence numbers."""
+
+
+class _DamagedFileError(Exception):
+    pass
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -77,6 +106,13 @@ def read_quarantine(db: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
         (limit,),
     ).fetchall()
     return [dict(zip(_QUARANTINE_COLUMNS, row, strict=True)) for row in rows]
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    # SQLite has already rolled back after some errors (a full disk among them); a second
+    # ROLLBACK would raise and hide the real reason.
+    if db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def file_bytes(path: Path) -> int:
@@ -125,8 +161,19 @@ class Outbox:
         max_bytes: int = 1 << 30,
         max_age_s: float = 7 * 86400,
         full_policy: Literal["drop_oldest", "stop_polling"] = "drop_oldest",
+        memory_max_bytes: int = 64 << 20,
     ) -> None:
         self.path = path
+        self.memory_max_bytes = memory_max_bytes
+        self.write_error: str | None = None  # why the last commit failed, while it fails
+        self.unwritten_dropped = 0  # records let go because they could not be written in time
+        self.moved_aside: Path | None = None  # where a damaged file went at open
+        self.damage: str | None = None
+        self._gap = 0  # records let go since the last commit: their sequence numbers are skipped
+        self._write_failed_at: float | None = None
+        self._write_backoff = Backoff(base_s=0.5, max_s=30.0)
+        self._flush_lock = asyncio.Lock()
+        self._lock_fd: int | None = None
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self.full_policy = full_policy
@@ -150,6 +197,7 @@ class Outbox:
         self._flushes = 0
 
     async def open(self) -> None:
+        self._take_lock()
         await self._run(self._open_db)
         self.last_seq = await self._run(self._max_seq)
         head = await self._run(self._head)
@@ -164,9 +212,18 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
             self._flusher = None
-        await self.flush()
+        if not await self.flush() and self._pending:
+            _log.error(
+                "buffer %s: %d records could not be written before the stop and are lost (%s)",
+                self.path,
+                len(self._pending),
+                self.write_error,
+            )
         await self._run(self._close_db)
         self._executor.shutdown(wait=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
     def append(self, record: Record) -> None:
         """Queue a record; it is committed within `flush_interval_s` (no await, no disk here)."""
@@ -179,21 +236,93 @@ class Outbox:
         for record in records:
             self.append(record)
 
-    async def flush(self) -> None:
-        """Commit everything appended so far, and wake the sinks waiting for it."""
-        if not self._pending:
+    async def flush(self) -> bool:
+        """Commit everything appended so far and wake the sinks; False when the file cannot be
+        written (the records stay in memory for the next try, see `_write_failed`)."""
+        async with self._flush_lock:  # the flush loop and a stop may both ask
+            if not self._pending:
+                return True
+            count = len(self._pending)
+            rows = self._rows(self._pending[:count])
+            gap = self._gap
+            try:
+                last_seq = await self._run(self._insert, rows, gap)
+            except sqlite3.Error as exc:
+                self._write_failed(exc, rows)
+                return False
+            del self._pending[:count]  # records appended during the commit stay
+            self._gap -= gap
+            self._write_recovered()
+            if rows:
+                # AUTOINCREMENT: new rows follow every row ever written, and the skipped gap.
+                self.last_seq = last_seq
+                self.commit_times.note(last_seq - len(rows) + 1, time.time())
+                self.committed += len(rows)
+                async with self._committed:
+                    self._committed.notify_all()
+            return True
+
+    def _rows(self, batch: list[Record]) -> list[tuple[int, str, str, str]]:
+        rows = []
+        for r in batch:
+            try:
+                body = json.dumps(
+                    r.body, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+                )
+            except ValueError as exc:  # NaN or infinity: a bug upstream, never a record
+                _log.error("buffer: a %s record for %s cannot be stored: %s", r.kind, r.key, exc)
+                self._let_go(1)
+                continue
+            rows.append((r.ts_ns, r.kind, r.key, body))
+        return rows
+
+    def _let_go(self, count: int) -> None:
+        self._gap += count
+        self.unwritten_dropped += count
+
+    def _write_failed(self, exc: sqlite3.Error, rows: list[tuple[int, str, str, str]]) -> None:
+        """Keep the records for the next try, within `memory_max_bytes`; beyond it the oldest go."""
+        held = sum(len(r[3]) + 64 for r in rows)
+        dropped = 0
+        while held > self.memory_max_bytes and dropped < len(rows):
+            held -= len(rows[dropped][3]) + 64
+            dropped += 1
+        if dropped:
+            del self._pending[:dropped]
+            self._let_go(dropped)
+        if self.write_error is None:
+            self._write_failed_at = time.monotonic()
+            _log.error(
+                "the buffer %s cannot write: %s; %d records are held in memory (at most %.3g MB) "
+                "and the commit is retried",
+                self.path,
+                exc,
+                len(self._pending),
+                self.memory_max_bytes / (1 << 20),
+            )
+        if dropped:
+            _log.error(
+                "buffer %s: %d records that could not be written were dropped to stay within "
+                "%.3g MB of memory (%d in all)",
+                self.path,
+                dropped,
+                self.memory_max_bytes / (1 << 20),
+                self.unwritten_dropped,
+            )
+        self.write_error = str(exc)
+
+    def _write_recovered(self) -> None:
+        if self.write_error is None:
             return
-        batch, self._pending = self._pending, []
-        rows = [
-            (r.ts_ns, r.kind, r.key, json.dumps(r.body, separators=(",", ":"), ensure_ascii=False))
-            for r in batch
-        ]
-        first_seq = self.last_seq + 1  # AUTOINCREMENT: new rows follow every row ever written
-        self.last_seq = await self._run(self._insert, rows)
-        self.commit_times.note(first_seq, time.time())
-        self.committed += len(rows)
-        async with self._committed:
-            self._committed.notify_all()
+        failed_for = time.monotonic() - (self._write_failed_at or time.monotonic())
+        _log.info(
+            "the buffer %s writes again after %.0f s (%d records could not be kept)",
+            self.path,
+            failed_for,
+            self.unwritten_dropped,
+        )
+        self.write_error = None
+        self._write_backoff.reset()
 
     async def wait_beyond(self, seq: int, timeout_s: float) -> None:
         """Return when a record after `seq` is committed, or after `timeout_s`."""
@@ -300,27 +429,81 @@ class Outbox:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
             self._wake.clear()
-            try:
-                await self.flush()
-                self._flushes += 1
-                if self._flushes % _LIMIT_CHECK_EVERY == 0:
+            if not await self.flush():
+                await asyncio.sleep(self._write_backoff.next_delay())
+                continue
+            self._flushes += 1
+            if self._flushes % _LIMIT_CHECK_EVERY == 0:
+                try:
                     await self.enforce_limits()
-            except sqlite3.Error:
-                _log.exception("buffer %s: cannot commit records; will retry", self.path)
-                await asyncio.sleep(1.0)
+                except sqlite3.Error as exc:  # deleting can fail on a broken disk too
+                    _log.warning("buffer %s: cannot apply its limits now: %s", self.path, exc)
 
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def _take_lock(self) -> None:
+        """Hold `<buffer>.lock` for the agent's life; a second agent on the same file stops here."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = Path(f"{self.path}.lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise BufferInUseError(
+                f"the buffer {self.path} is in use by another edge-agent (PID {other}); stop that "
+                "one first (e.g. systemctl stop edge-agent), or give this configuration its own "
+                "agent.buffer_path"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
     # ---- everything below runs on the outbox thread only
 
     def _open_db(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._connect()
+        except _DamagedFileError as exc:
+            self.damage = str(exc)
+            self.moved_aside = self._move_aside()
+            _log.error(
+                "the buffer %s cannot be read (%s): moved aside as %s; a fresh buffer is started "
+                "(the records in the old file were not delivered)",
+                self.path,
+                self.damage,
+                self.moved_aside,
+            )
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={self.synchronous}")
-        db.executescript(_SCHEMA)
-        self._db = db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            problems = [row[0] for row in db.execute("PRAGMA quick_check(5)").fetchall()]
+            if problems != ["ok"]:
+                raise _DamagedFileError("; ".join(problems))
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if getattr(exc, "sqlite_errorcode", None) in _DAMAGED:
+                raise _DamagedFileError(str(exc)) from None
+            raise
+        except _DamagedFileError:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{target}{suffix}")
+        return target
 
     def _close_db(self) -> None:
         if self._db is not None:
@@ -337,14 +520,22 @@ class Outbox:
         )
         return int(row[0]) if row else 0
 
-    def _insert(self, rows: list[tuple[int, str, str, str]]) -> int:
+    def _insert(self, rows: list[tuple[int, str, str, str]], gap: int) -> int:
         db = self._conn()
         db.execute("BEGIN IMMEDIATE")
         try:
+            if gap:  # sequence numbers of records let go: each sink sees the gap and counts it
+                db.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) SELECT 'records', 0 "
+                    "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'records')"
+                )
+                db.execute(
+                    "UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'records'", (gap,)
+                )
             db.executemany("INSERT INTO records (ts_ns, kind, key, body) VALUES (?, ?, ?, ?)", rows)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         return self._max_seq()
 
@@ -388,7 +579,7 @@ class Outbox:
             low = self._advance(db, sink, seq)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         return low
 
@@ -419,7 +610,7 @@ class Outbox:
             low = self._advance(db, sink, record.seq)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         return low
 

@@ -48,7 +48,11 @@ class Calendar:
         self.zone = ZoneInfo(config.timezone)
         self.config = config
         self._planned = [
-            (self._to_ns(_parse_local(p.start)), self._to_ns(_parse_local(p.end)), p.reason)
+            (
+                self._to_ns(_parse_local(p.start, self.zone)),
+                self._to_ns(_parse_local(p.end, self.zone)),
+                p.reason,
+            )
             for p in config.planned_downtime
         ]
 
@@ -156,5 +160,7 @@ def _local_date(t_ns: int, zone: ZoneInfo) -> date:
     return datetime.fromtimestamp(t_ns // NS, zone).date()
 
 
-def _parse_local(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace(" ", "T"))
+def _parse_local(text: str, zone: ZoneInfo) -> datetime:
+    """A wall-clock time of the calendar's zone (a naive datetime would be read in the host's)."""
+    moment = datetime.fromisoformat(text.replace(" ", "T"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)

@@ -12,7 +12,7 @@ __all__ = ["ComputeEngine"]
 
 from typing import Any
 
-from edge_agent.compute.alarms import AlarmManager
+from edge_agent.compute.alarms import AlarmManager, CommandError
 from edge_agent.compute.calendar import Calendar
 from edge_agent.compute.oee import OeeTracker
 from edge_agent.compute.state import MachineState, StateTracker
@@ -77,6 +77,13 @@ class ComputeEngine:
             t_ns = self.clock_ns  # a late sample: its time is taken as now, never back in time
         records: list[Record] = []
         due: set[str] = set()
+        for oee in self.oee.values():
+            held = oee.holding_ns
+            if held is not None and (t_ns > held or inclusive):
+                oee.holding_ns = None  # time moves past the instant: its windows can close
+                records += oee.step_to(held)
+            if not inclusive:
+                oee.holding_ns = t_ns
         for name, oee in self.oee.items():
             if oee.clock_ns is None:
                 records += oee.step_to(t_ns)
@@ -96,10 +103,19 @@ class ComputeEngine:
         self.clock_ns = t_ns
         return records, due
 
-    def command(self, payload: dict[str, Any], t_ns: int) -> list[Record]:
-        """An operator's alarm command at t_ns; raises CommandError and changes nothing if it fails."""
+    def command(self, payload: dict[str, Any], t_ns: int) -> tuple[list[Record], str | None]:
+        """An operator's alarm command at t_ns: the records it causes, and why it was refused.
+
+        Time is moved to t_ns first, and what that produced (an on-delay that ran out, a shelf
+        that expired) is returned whether or not the command is accepted: a refused command
+        changes no alarm, but it must not swallow what time did.
+        """
         records = self.advance(t_ns)
-        return records + self.alarms.command(self.clock_ns or t_ns, payload)
+        try:
+            records += self.alarms.command(self.clock_ns or t_ns, payload)
+        except CommandError as exc:
+            return records, str(exc)
+        return records, None
 
     def _evaluate(self, name: str, t_ns: int) -> list[Record]:
         calendar = self.calendars[name]

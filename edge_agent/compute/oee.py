@@ -89,6 +89,9 @@ class OeeTracker:
         self.next_running_ns: int | None = None
         self.counters: dict[str, float] = {}  # role (total/good/reject) -> last raw value
         self.last_stop_end_ns: int | None = None
+        # A counter reading stamped exactly at a window's end counts parts made before that
+        # instant: windows ending at the instant being ingested stay open until time moves on.
+        self.holding_ns: int | None = None
         self._hour_seen: int | None = None
         self._boundary_ns: int | None = None
         self._boundary_from = 0
@@ -237,7 +240,7 @@ class OeeTracker:
     def _finalize_ready(self, t_ns: int) -> list[Record]:
         records = []
         p = self.period
-        for w in [w for w in self.windows if w.end_ns <= t_ns]:
+        for w in [w for w in self.windows if w.end_ns <= t_ns and w.end_ns != self.holding_ns]:
             if p is not None and p.start_ns < w.end_ns:
                 if p.state in STOPS and t_ns - p.start_ns < self.micro_ns:
                     continue  # not yet known whether the stop across the end is a micro-stop
@@ -253,7 +256,11 @@ class OeeTracker:
     # ------------------------------------------------------------------ counters
 
     def count(self, t_ns: int, role: str, value: float) -> None:
-        """A counter reading: its delta since the last one goes to the windows open at t_ns."""
+        """A counter reading: its delta since the last one goes to the windows (start, end] holding t_ns.
+
+        The parts were made before the reading, so a reading stamped exactly at a window's end
+        belongs to the window that ends, not to the one that starts.
+        """
         last = self.counters.get(role)
         self.counters[role] = value
         if last is None:
@@ -270,7 +277,7 @@ class OeeTracker:
             and t_ns - self.last_stop_end_ns < self.config.startup_s * NS
         )
         for w in self.windows:
-            if not w.contains(t_ns):
+            if not w.start_ns < t_ns <= w.end_ns:
                 continue
             if role == "total":
                 w.total += delta
@@ -377,6 +384,7 @@ class OeeTracker:
             "next_running_ns": self.next_running_ns,
             "counters": self.counters,
             "last_stop_end_ns": self.last_stop_end_ns,
+            "holding_ns": self.holding_ns,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -388,6 +396,7 @@ class OeeTracker:
         self.next_running_ns = state["next_running_ns"]
         self.counters = dict(state["counters"])
         self.last_stop_end_ns = state["last_stop_end_ns"]
+        self.holding_ns = state.get("holding_ns")
 
 
 def _r(seconds: float) -> float:
