@@ -15,6 +15,7 @@ __all__ = ["OpcUaDriver"]
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -159,12 +160,28 @@ class OpcUaDriver:
         self._lost = _short(exc) or "connection lost"
 
     async def close(self) -> None:
+        """Close the session and the channel politely within `timeout_s`, else drop the socket.
+
+        Not `asyncio.wait_for`: on Python 3.11 it waits for the cancelled disconnect to end, which
+        a hung server stretches by a timeout per request (and asyncua's cleanup can swallow the
+        cancellation). A wait with a timeout, then dropping the TCP connection, cannot hang; the
+        socket is dropped too when the caller gives up first (the agent's stop is bounded).
+        """
         client, self._client = self._client, None
         self._nodes = {}
-        if client is not None:
-            client.connection_lost_callback = None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.disconnect(), self.config.timeout_s)
+        if client is None:
+            return
+        client.connection_lost_callback = None
+        goodbye = asyncio.ensure_future(client.disconnect())
+        try:
+            await asyncio.wait({goodbye}, timeout=self.config.timeout_s)
+        finally:
+            if not goodbye.done():
+                goodbye.cancel()
+                with contextlib.suppress(Exception):
+                    client.disconnect_socket()
+        if not goodbye.cancelled() and goodbye.done():
+            goodbye.exception()  # retrieved: a failed goodbye to a server that is gone is no news
 
     # ------------------------------------------------------------------ tags
 
@@ -271,14 +288,19 @@ class OpcUaDriver:
     ) -> None:
         status = data_value.StatusCode or ua.StatusCode(ua.StatusCodes.Good)
         if status.is_bad():
-            if failed is not None:
-                failed[name] = f"status {status.name}"
-            else:
-                values[name], quality[name] = None, Quality.BAD
+            _unusable(name, f"status {status.name}", values, quality, failed)
             return
-        value = _plain(
-            data_value.Value.Value if data_value.Value is not None else None, self.config.tags[name]
-        )
+        variant = data_value.Value
+        raw = variant.Value if variant is not None else None
+        value = _plain(raw, self.config.tags[name])
+        if isinstance(value, float) and not math.isfinite(value):
+            # NaN or infinity: nothing a chart or a rule can use, and not valid JSON. Bad, like a
+            # bad status; the reason names the wire type and whether scaling overflowed.
+            assert variant is not None
+            kind = variant.VariantType.name
+            reason = f"{kind} is {raw}" if not _finite(raw) else f"{kind} is {value} once scaled"
+            _unusable(name, reason, values, quality, failed)
+            return
         values[name] = value
         if value is None:
             quality[name] = Quality.BAD
@@ -323,8 +345,31 @@ class _Handler:
             self.driver._lost = f"subscription ended: {code.name}"
 
 
+def _unusable(
+    name: str,
+    reason: str,
+    values: dict[str, Value],
+    quality: dict[str, Quality],
+    failed: dict[str, str] | None,
+) -> None:
+    """A value that cannot be used: a polled one is reported with its reason (the poller marks it
+    bad and logs the reason once), a subscribed one is handed on as None with quality bad."""
+    if failed is not None:
+        failed[name] = reason
+    else:
+        values[name], quality[name] = None, Quality.BAD
+
+
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def _plain(value: Any, tag: OpcUaTagConfig) -> Value:
-    """A JSON-able value: numbers (scaled), booleans, text; None for what has no plain form."""
+    """A plain value: numbers (scaled), booleans, text; None for what has no plain form.
+
+    A float may come out NaN or infinite (sent so, or overflowing when scaled): `_take` judges it.
+    Arrays are never looked into, so a NaN inside one cannot slip through.
+    """
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):

@@ -5,11 +5,10 @@ from __future__ import annotations
 __all__ = ["Agent"]
 
 import asyncio
-import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,8 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from drivers import create_driver
+from edge_agent import strict_json
+from edge_agent.clock import ClockJump, ComputeClock
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
@@ -50,6 +51,9 @@ class Agent:
             memory_max_bytes=int(config.agent.buffer_memory_mb * 1024 * 1024),
         )
         self.engine = ComputeEngine(config)
+        self.clock = ComputeClock()
+        self.max_skew_ns = int(config.agent.max_clock_skew_s * 1e9)
+        self._skewed: set[str] = set()  # devices whose own time stamps are off now
         self.started_ns = time.time_ns()
         self.pollers: dict[str, DevicePoller] = {}
         for name, device in config.devices.items():
@@ -58,6 +62,7 @@ class Agent:
             )
             if hasattr(driver, "listener"):  # values the device reports by itself (subscriptions)
                 driver.listener = self._listener(name)
+            self.metrics.timestamps_replaced.labels(name)  # 0 from the start
             self.pollers[name] = DevicePoller(
                 name,
                 driver,
@@ -73,6 +78,7 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self.latest_oee: dict[tuple[str, str], dict[str, Any]] = {}  # (machine, window) -> body
         self._ticks = 0
+        self.stop_step = "start-up or run (the stop has not begun)"  # for the CLI's watchdog
         slowest = max((d.poll_interval_s for d in config.devices.values()), default=1.0)
         self.resume_gap_s = max(_RESUME_GAP_S, 3 * slowest)
 
@@ -99,13 +105,70 @@ class Agent:
         if batch.quality:
             body["quality"] = {tag: q.value for tag, q in batch.quality.items()}
         self.outbox.append(Record("values", batch.device, batch.ts_ns, body))
+        now = self._compute_now()
+        # Compute never runs ahead of its clock (a device stamping a little ahead, or the local
+        # clock catching up after a step back).
+        ts_ns = min(batch.ts_ns + self.clock.ahead_ns, now)
+        if ts_ns != batch.ts_ns:
+            batch = SampleBatch(batch.device, ts_ns, batch.values, batch.quality)
         self._emit(self.engine.ingest(batch))
 
     def _listener(self, device: str) -> Callable[[int, dict[str, Any], dict[str, Any]], None]:
         def deliver(ts_ns: int, values: dict[str, Any], quality: dict[str, Any]) -> None:
-            self._on_batch(SampleBatch(device, ts_ns, values, quality))
+            self._on_batch(SampleBatch(device, self._device_time(device, ts_ns), values, quality))
 
         return deliver
+
+    def _device_time(self, device: str, ts_ns: int) -> int:
+        """A device's own time stamp, unless it is further than max_clock_skew_s from ours."""
+        now = time.time_ns()
+        if abs(ts_ns - now) <= self.max_skew_ns:
+            if device in self._skewed:
+                self._skewed.discard(device)
+                _log.info("device %s: its time stamps agree with the local clock again", device)
+            return ts_ns
+        self.metrics.timestamps_replaced.labels(device).inc()
+        if device not in self._skewed:
+            self._skewed.add(device)
+            _log.warning(
+                "device %s stamps its values %+.0f s from the local clock (more than "
+                "agent.max_clock_skew_s %.0f s): the time of receipt is used instead; check "
+                "the device's clock",
+                device,
+                (ts_ns - now) / 1e9,
+                self.max_skew_ns / 1e9,
+            )
+        return now
+
+    def _compute_now(self) -> int:
+        """The time compute runs on now; a jump of the local clock is dealt with first."""
+        now, jump = self.clock.now()
+        if jump is not None and self.engine.clock_ns is not None:
+            self._clock_jumped(jump)
+        return now
+
+    def _clock_jumped(self, jump: ClockJump) -> None:
+        if jump.forward:
+            _log.warning(
+                "the local clock jumped forward by %.0f s: that time counts as unknown, and the "
+                "OEE windows it spans are closed once, not one by one",
+                jump.seconds,
+            )
+            self._emit(self.engine.skip(jump.to_ns))
+        elif jump.restart:
+            _log.error(
+                "the local clock was set back by %.0f s: OEE windows start again from the new "
+                "time (the time before in them counts as unknown)",
+                jump.seconds,
+            )
+            self._emit(self.engine.restart_windows(jump.to_ns))
+        else:
+            _log.warning(
+                "the local clock was set back by %.0f s: compute keeps its own time and lets "
+                "the local clock catch up over about %.0f s",
+                jump.seconds,
+                jump.seconds / self.clock.catch_up_rate,
+            )
 
     def _emit(self, records: list[Record]) -> None:
         for record in records:
@@ -115,7 +178,7 @@ class Agent:
 
     def command(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Carry out an operator's alarm command now; the reply says how it went."""
-        records, refused = self.engine.command(payload, time.time_ns())
+        records, refused = self.engine.command(payload, self._compute_now())
         self._emit(records)
         if refused is not None:
             return {"ok": False, "error": refused}
@@ -130,7 +193,7 @@ class Agent:
     def _on_mqtt_command(self, raw: bytes) -> None:
         request_id = None
         try:
-            payload = json.loads(raw)
+            payload = strict_json.loads(raw)
             if not isinstance(payload, dict):
                 raise ValueError("expected a JSON object")
             request_id = payload.get("request_id")
@@ -174,7 +237,7 @@ class Agent:
 
     async def _tick(self) -> None:
         """Time moves on without samples: shifts, breaks and hours end, running figures fall due."""
-        self._emit(self.engine.advance(time.time_ns()))
+        self._emit(self.engine.advance(self._compute_now()))
         if self._ticks % 3600 == 0:
             self._check_certificates()
         self._ticks += 1
@@ -182,7 +245,12 @@ class Agent:
             await self._save_state()
 
     async def _save_state(self) -> None:
-        await self.outbox.save_state(_STATE_KEY, json.dumps(self.engine.to_state()))
+        try:
+            text = strict_json.dumps(self.engine.to_state())
+        except ValueError as exc:  # a non-finite number got into the state: keep the last good one
+            _log.error("the compute state cannot be saved: %s", exc)
+            return
+        await self.outbox.save_state(_STATE_KEY, text)
 
     async def _resume(self) -> None:
         """Continue the open shift from the state saved by the last run, not from zero."""
@@ -190,17 +258,29 @@ class Agent:
         if text is None or not (self.engine.oee or self.engine.alarms.alarms):
             return
         try:
-            state = json.loads(text)
+            state = strict_json.loads(text)
             self.engine.restore(state)
         except (ValueError, KeyError, TypeError) as exc:
             _log.warning("the saved compute state cannot be used (%s); OEE starts from now", exc)
             self.engine = ComputeEngine(self.config)
             return
-        saved_ns = state["clock_ns"] or time.time_ns()
-        gap_s = (time.time_ns() - saved_ns) / 1e9
+        now = time.time_ns()
+        saved_ns = state["clock_ns"] or now
+        gap_s = (now - saved_ns) / 1e9
+        if gap_s < -self.max_skew_ns / 1e9:
+            # Saved by a run whose clock was far ahead: continuing from there would hold every
+            # sample at that future instant until the clock got there.
+            _log.warning(
+                "the saved compute state is %.0f s ahead of the local clock: OEE windows start "
+                "again from now",
+                -gap_s,
+            )
+            self._emit(self.engine.restart_windows(now))
+            return
         if gap_s > self.resume_gap_s:
-            # What the machines did while the agent was down is not known: say so.
-            self._emit(self.engine.mark_gap(saved_ns))
+            # What the machines did while the agent was down is not known: say so, in one step
+            # per open window however long the agent was down.
+            self._emit(self.engine.skip(now))
         _log.info(
             "resumed OEE from the state saved %.0f s ago%s",
             gap_s,
@@ -286,34 +366,89 @@ class Agent:
 
         self._tasks.append(asyncio.create_task(supervised(), name=name))
 
-    async def _shutdown(self) -> None:
-        if self.scheduler.running:
+    async def _shutdown(self, budget_s: float = 8.0) -> None:
+        """Stop in steps, each bounded by its share of `budget_s`, so that a stop always ends.
+
+        A step that overruns its share is cut off and left behind with a warning (a poll, a
+        polite goodbye to a server, a delivery): what is not delivered stays in the buffer for the
+        next start. Closing the buffer, which commits what is pending, comes last and keeps at
+        least `reserve_s` of the budget. `stop_step` names the step in progress for the CLI's
+        watchdog, which ends the process if even this overruns.
+        """
+        started = time.monotonic()
+        deadline, reserve_s = started + budget_s, 1.0
+        _log.info("stopping (at most %.0f s)", budget_s)
+
+        async def bounded(what: str, work: Awaitable[Any], share_s: float, keep_s: float) -> None:
+            task = asyncio.ensure_future(work)
+            timeout_s = max(0.1, min(share_s, deadline - keep_s - time.monotonic()))
+            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+            if not done:
+                task.cancel()  # not awaited: a task that ignores it must not hold up the stop
+                _log.warning("stopping: %s took over %.1f s; going on without it", what, timeout_s)
+            elif not task.cancelled() and (exc := task.exception()) is not None:
+                _log.warning("stopping: %s failed (%s); going on", what, str(exc) or repr(exc))
+
+        async def step(
+            name: str,
+            parts: Mapping[str, Awaitable[Any]],
+            share_s: float,
+            keep_s: float = reserve_s,
+        ) -> None:
+            """The parts of a step run side by side, each within the step's share of time."""
+            self.stop_step = name
+            await asyncio.gather(*(bounded(w, a, share_s, keep_s) for w, a in parts.items()))
+
+        running = self.scheduler.running
+        if running:  # no new runs; shut down only after the polls in progress ended (it cancels)
+            self.scheduler.pause()
+        pollers = self.pollers.items()
+        polls = {f"the poll of {n}": p.stop(_POLL_STOP_S) for n, p in pollers}
+        await step("stopping polls in progress", polls, _POLL_STOP_S + 0.5)
+        if running:
             self.scheduler.shutdown(wait=False)
-        await asyncio.gather(*(p.stop(_POLL_STOP_S) for p in self.pollers.values()))
-        for poller in self.pollers.values():
-            await poller.driver.close()
+        closes = {f"closing {n} ({p.driver.endpoint})": p.driver.close() for n, p in pollers}
+        await step("closing device connections", closes, 1.0)
         if (self.engine.oee or self.engine.alarms.alarms) and self.engine.clock_ns is not None:
-            self._emit(self.engine.advance(time.time_ns()))
-            await self._save_state()
-        await self._drain(_DRAIN_S)
+            self._emit(self.engine.advance(self._compute_now()))
+            await step("saving the compute state", {"saving the state": self._save_state()}, 1.0)
+        # Room is kept for the steps after the drain: stopping the sink tasks and closing sinks.
+        drain_s = max(0.0, min(_DRAIN_S, deadline - reserve_s - 2.0 - time.monotonic()))
+        drain = {"delivering what is buffered": self._drain(drain_s)}
+        await step("delivering what is buffered", drain, drain_s + 0.5)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for runner in self.sinks:
-            await runner.sink.close()
-        await self.outbox.close()
+        if self._tasks:
+            tasks = {"stopping the sink tasks": asyncio.wait(self._tasks)}
+            await step("stopping the sink tasks", tasks, 0.5)
+        sinks = {f"closing {r.sink.name} ({r.sink.endpoint})": r.sink.close() for r in self.sinks}
+        await step("closing sinks", sinks, 1.5)
+        buffer = {"closing the buffer (committing what is pending)": self.outbox.close()}
+        await step("closing the buffer", buffer, budget_s, keep_s=0.0)
+        self.stop_step = "stopped"
+        _log.info("stopped in %.1f s", time.monotonic() - started)
 
     async def _drain(self, timeout_s: float) -> None:
-        """On a clean stop, give reachable sinks a moment to deliver what is buffered.
+        """On a clean stop, give reachable sinks up to `timeout_s` to deliver what is buffered.
 
-        What they cannot deliver in time stays in the buffer for the next start.
+        Committing what is pending comes first and counts in the time: in a flood it is most of
+        it. What the sinks cannot deliver in time stays in the buffer for the next start.
         """
-        await self.outbox.flush()
         deadline = time.monotonic() + timeout_s
+        # Not cancelled when time is up (asyncio.wait leaves it running): a commit cut off
+        # half-way would be written again by the buffer's close.
+        await asyncio.wait({asyncio.ensure_future(self.outbox.flush())}, timeout=timeout_s)
         while time.monotonic() < deadline and any(
             r.cursor < self.outbox.last_seq and r.error is None for r in self.sinks
         ):
             await asyncio.sleep(0.05)
+        for runner in self.sinks:
+            if runner.pending:
+                _log.info(
+                    "stopping: %d records for %s stay in the buffer for the next start",
+                    runner.pending,
+                    runner.sink.name,
+                )
 
     async def snapshot(self) -> dict[str, Any]:
         """Everything the local page shows, as plain JSON-able data."""

@@ -10,16 +10,16 @@ __all__ = ["main"]
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.stopping import StopRequest, run_until_stopped, stop_within
 
 if TYPE_CHECKING:
     from drivers.sim.fleet import Fleet
@@ -172,22 +172,26 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from edge_agent.config import load_config
-    from edge_agent.replay import ReplayError, iso_to_ns, read_batches, replay
+    from edge_agent.replay import ReplayError, checked_ts_ns, iter_batches, replay
 
     config = load_config(args.config)
     until_ns = None
     if args.until:
         try:
-            until_ns = iso_to_ns(args.until)
+            until_ns = checked_ts_ns(args.until)
         except ValueError as exc:
-            raise ReplayError(f"--until {args.until!r} is not an ISO 8601 time: {exc}") from None
-    batches = read_batches(args.input, config)
-    if args.output is None:
-        count = replay(config, batches, sys.stdout, until_ns=until_ns, state_file=args.state)
-    else:
-        with args.output.open("w", encoding="utf-8") as out:
-            count = replay(config, batches, out, until_ns=until_ns, state_file=args.state)
-    print(f"{len(batches)} sample batch(es) replayed, {count} record(s) written", file=sys.stderr)
+            raise ReplayError(f"--until {args.until!r} {exc}") from None
+    # iter_batches checks the whole file before it returns: a broken one leaves --output alone.
+    with contextlib.closing(iter_batches(args.input, config)) as batches:
+        if args.output is None:
+            counts = replay(config, batches, sys.stdout, until_ns=until_ns, state_file=args.state)
+        else:
+            with args.output.open("w", encoding="utf-8") as out:
+                counts = replay(config, batches, out, until_ns=until_ns, state_file=args.state)
+    print(
+        f"{counts.batches} sample batch(es) replayed, {counts.records} record(s) written",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -330,7 +334,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.log_level is None:
         logging.getLogger().setLevel(config.agent.log_level)
-    return _run_async(lambda stop: _run_agent(config, stop, banner=False))
+    return run_until_stopped(lambda stop: _run_agent(config, stop, banner=False))
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -346,11 +350,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             flush=True,
         )
         await stop.wait()
-        await fleet.stop()
+        stops = {"the Modbus presses": fleet.stop()}
         if opcua is not None:
-            await opcua.stop()
+            stops["the OPC UA press"] = opcua.stop()
+        await stop_within(stops, 2.0)
 
-    return _run_async(serve)
+    return run_until_stopped(serve)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -365,10 +370,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         try:
             await _run_agent(config, stop, banner=True)
         finally:
-            await opcua.stop()
-            await fleet.stop()
+            if isinstance(stop, StopRequest):
+                stop.step = "stopping the simulated presses"
+            # asyncua's server takes up to 1 s to stop (its clock task sleeps a second at a time).
+            await stop_within({"the OPC UA press": opcua.stop(), "the presses": fleet.stop()}, 1.5)
 
-    return _run_async(demo)
+    return run_until_stopped(demo)
 
 
 async def _start_simulator(
@@ -400,6 +407,8 @@ async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) ->
 
     agent = Agent(config)
     server: LocalServer | None = None
+    if isinstance(stop, StopRequest):
+        stop.agent = agent  # the watchdog names the agent's stop step
 
     async def ready() -> None:
         nonlocal server
@@ -422,8 +431,10 @@ async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) ->
     try:
         await agent.run(stop, on_ready=ready)
     finally:
+        if isinstance(stop, StopRequest):
+            stop.agent, stop.step = None, "stopping the local page"
         if server is not None:
-            server.stop()
+            server.stop()  # within 1 s; requests in progress are not waited for
 
 
 def _print_banner(config: AgentFile, url: str | None) -> None:
@@ -452,30 +463,3 @@ def _print_banner(config: AgentFile, url: str | None) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
-
-
-def _loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """Errors the event loop catches itself, one line each; the traceback only at DEBUG.
-
-    A device that sends a malformed frame makes the protocol library's parser raise inside the
-    loop's callback; the connection is closed and the poll fails and is counted, so a stack
-    trace in the plant's log would only alarm.
-    """
-    exc = context.get("exception")
-    detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
-    logging.getLogger("edge_agent.loop").warning("%s %s", context.get("message", ""), detail)
-    if exc is not None:
-        logging.getLogger("edge_agent.loop").debug("traceback", exc_info=exc)
-
-
-def _run_async(body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        loop.set_exception_handler(_loop_error)
-        await body(stop)
-
-    asyncio.run(runner())
-    return 0

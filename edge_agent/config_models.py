@@ -84,7 +84,8 @@ Switch = Annotated[bool, BeforeValidator(_empty_is_false)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity (YAML .nan, .inf) are never a limit, a scale or a time.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------------------- agent

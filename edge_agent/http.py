@@ -12,6 +12,7 @@ __all__ = ["LocalServer"]
 import asyncio
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Coroutine
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,8 @@ from importlib.resources import files
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from edge_agent import strict_json
 
 _log = logging.getLogger(__name__)
 
@@ -54,16 +57,24 @@ class LocalServer:
         loop = asyncio.get_running_loop()
         handler = _handler(loop, self._snapshot, self._registry, self.command)
         self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        # Handler threads are daemons, and not joined at close: a browser's idle keep-alive or
+        # pre-connected socket holds one until it goes, and must not hold up a stop.
         self._server.daemon_threads = True
+        self._server.block_on_close = False
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def stop(self, timeout_s: float = 1.0) -> None:
+        """Stop serving within `timeout_s`; requests in progress are not waited for."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        # shutdown() waits for serve_forever to notice (its 0.5 s poll): bounded here all the same.
+        stopper = threading.Thread(target=server.shutdown, name="http-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout_s)
+        server.server_close()
 
 
 def _handler(
@@ -73,6 +84,7 @@ def _handler(
     command: Command | None,
 ) -> type[BaseHTTPRequestHandler]:
     page = files("edge_agent").joinpath("web/index.html").read_bytes()
+    reported: set[str] = set()  # where a non-finite number was found in an answer
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "edge-agent"
@@ -101,7 +113,7 @@ def _handler(
                 return
             length = int(self.headers.get("Content-Length") or 0)
             try:
-                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                body = strict_json.loads(self.rfile.read(length) or b"{}") if length else {}
                 if not isinstance(body, dict):
                     raise ValueError("expected a JSON object")
             except (ValueError, UnicodeDecodeError) as exc:
@@ -132,11 +144,18 @@ def _handler(
             return asyncio.run_coroutine_threadsafe(snapshot(), loop).result(timeout=_ANSWER_S)
 
         def _send_json(self, status: int, body: dict[str, Any]) -> None:
-            self._send(
-                status,
-                "application/json; charset=utf-8",
-                json.dumps(body, ensure_ascii=False).encode(),
-            )
+            try:
+                text = json.dumps(body, ensure_ascii=False, allow_nan=False)
+            except ValueError:
+                # What the page shows is sanitized before it gets here (drivers and compute make
+                # NaN and infinity bad values): one here is a bug. Never NaN on the wire: a 500.
+                where = _non_finite_at(body) or "?"
+                error = f"internal error: {where} is not a finite number (NaN or infinity)"
+                if where not in reported:  # once per place, not once per page refresh
+                    reported.add(where)
+                    _log.error("http %s: %s; answered 500", self.path.split("?", 1)[0], error)
+                status, text = 500, json.dumps({"ok": False, "error": error}, ensure_ascii=False)
+            self._send(status, "application/json; charset=utf-8", text.encode())
 
         def _send(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
@@ -150,6 +169,19 @@ def _handler(
             _log.debug("http: " + format, *args)
 
     return Handler
+
+
+def _non_finite_at(value: Any, path: str = "") -> str | None:
+    """Where the first NaN or infinite number in `value` is, e.g. 'devices[0].values.temp'."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path or "the answer"
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    return next((found for p, v in items if (found := _non_finite_at(v, p)) is not None), None)
 
 
 def _health_reasons(state: dict[str, Any]) -> list[str]:
@@ -166,6 +198,8 @@ def _health_reasons(state: dict[str, Any]) -> list[str]:
         if s["error"]
     ]
     buffer = state["buffer"]
+    if buffer["write_error"]:
+        reasons.append(f"the buffer cannot write: {buffer['write_error']}")
     if buffer["dropping"]:
         reasons.append(
             f"the buffer is over its limits: the oldest records are dropped "

@@ -28,6 +28,12 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.values_read = Counter("edge_device_values", "Values read", ["device"], registry=r)
+        self.timestamps_replaced = Counter(
+            "edge_device_timestamps_replaced",
+            "Device time stamps too far from the local clock, replaced by the time of receipt",
+            ["device"],
+            registry=r,
+        )
         self.device_up = Gauge(
             "edge_device_up", "1 while the device answers", ["device"], registry=r
         )

@@ -173,6 +173,7 @@ class Outbox:
         self._write_failed_at: float | None = None
         self._write_backoff = Backoff(base_s=0.5, max_s=30.0)
         self._flush_lock = asyncio.Lock()
+        self._closing = asyncio.Event()
         self._lock_fd: int | None = None
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
@@ -208,9 +209,12 @@ class Outbox:
 
     async def close(self) -> None:
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            # Asked to end, not cancelled: Python 3.11's wait_for can swallow a cancellation
+            # that arrives as its wait ends, and the loop then ran on while close() waited for
+            # it forever. Nor is a commit cut off halfway, to be written twice below.
+            self._closing.set()
+            self._wake.set()
+            await self._flusher
             self._flusher = None
         if not await self.flush() and self._pending:
             _log.error(
@@ -425,12 +429,15 @@ class Outbox:
         return await self._run(self._stats)
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
             self._wake.clear()
+            if self._closing.is_set():
+                return
             if not await self.flush():
-                await asyncio.sleep(self._write_backoff.next_delay())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self._write_backoff.next_delay())
                 continue
             self._flushes += 1
             if self._flushes % _LIMIT_CHECK_EVERY == 0:

@@ -77,16 +77,25 @@ class DevicePoller:
         finally:
             self._inflight = None
 
-    async def stop(self, timeout_s: float) -> None:
-        """Let a poll in progress finish (or cut it off after `timeout_s`); start no more."""
+    async def stop(self, timeout_s: float, grace_s: float = 0.5) -> None:
+        """Let a poll in progress finish (or cut it off after `timeout_s`); start no more.
+
+        Returns within `timeout_s` + `grace_s` in any case: a driver whose library swallows the
+        cancellation (Python 3.11's wait_for can) is left behind rather than waited for.
+        """
         self._stopping = True
         task = self._inflight
         if task is None or task.done():
             return
         done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if done:
+            return
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=grace_s)
         if not done:
-            task.cancel()
-            await asyncio.wait({task})
+            _log.warning(
+                "device %s: the poll in progress did not end when cut off; left behind", self.name
+            )
 
     async def _poll(self) -> None:
         ts_ns = time.time_ns()

@@ -15,10 +15,17 @@ from __future__ import annotations
 __all__ = ["AlarmManager", "CommandError"]
 
 import logging
+import math
 from collections import deque
 from typing import Any
 
-from edge_agent.compute.detectors import Detector, RunHoursDetector, Verdict, make_detector
+from edge_agent.compute.detectors import (
+    Detector,
+    RunHoursDetector,
+    Verdict,
+    has_non_finite,
+    make_detector,
+)
 from edge_agent.compute.expression import Expression
 from edge_agent.compute.tags import TagTable
 from edge_agent.config_models import AgentFile, AlarmConfig, AlarmFloodConfig, SystemAlarmConfig
@@ -196,11 +203,22 @@ class Alarm:
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Continue from `to_state`. A detector state holding NaN or infinity (an older version
+        could save one) is not restored: that detector starts afresh, the rest is kept."""
         for key, value in state.items():
             if key == "detector":
-                self.detector.restore(value)
+                try:
+                    self.detector.restore(value)
+                except ValueError as exc:
+                    _log.warning(
+                        "alarm %s: %s (saved by an older version?); not restored, it starts afresh",
+                        self.config.id,
+                        exc,
+                    )
             elif key == "published":
                 self.published = tuple(value) if value else None
+            elif key in ("value", "statistic"):
+                setattr(self, key, _finite_or_none(value))
             else:
                 setattr(self, key, value)
 
@@ -264,8 +282,8 @@ class AlarmManager:
         if not tags.usable(ref):
             return None  # no new judgement on a bad or missing value: the alarm keeps its state
         value = tags.value(ref)
-        if not isinstance(value, int | float):
-            return None
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return None  # NaN or infinity: no judgement either (the tag table makes them bad)
         number = float(value)
         verdict = alarm.detector.update(t_ns, number)
         alarm.judge(t_ns, verdict, number)
@@ -432,8 +450,16 @@ class FloodGuard:
     def restore(self, state: dict[str, Any]) -> None:
         self.activations = deque(state.get("activations", []))
         self.flooding_since_ns = state.get("flooding_since_ns")
-        self.held = {key: Record(*fields) for key, fields in state.get("held", {}).items()}
+        self.held = {}
+        for key, (kind, record_key, ts_ns, body) in state.get("held", {}).items():
+            if has_non_finite(body):  # saved by an older version: the number is unknown
+                body = {k: _finite_or_none(v) for k, v in body.items()}
+            self.held[key] = Record(kind, record_key, ts_ns, body)
         self.held_count = state.get("held_count", 0)
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _holds(rule: Expression | None, tags: TagTable) -> bool:

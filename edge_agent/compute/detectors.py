@@ -8,12 +8,12 @@ every detector stays a few lines of arithmetic. Formulas: ../shared DOMAIN.md (I
 
 from __future__ import annotations
 
-__all__ = ["Verdict", "make_detector"]
+__all__ = ["Verdict", "has_non_finite", "make_detector"]
 
 import math
 import statistics
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from edge_agent.config_models import (
@@ -49,9 +49,23 @@ class Verdict:
 
 
 class Detector:
-    """Base: `update` judges one sample; state for restarts is the instance's plain fields."""
+    """Base: `update` judges one sample; state for restarts is the instance's plain fields.
+
+    Subclasses judge in `_judge`. A NaN or infinite sample never reaches it: one would stay in a
+    mean, a sum or a window for good and blind the detector.
+    """
+
+    _last: Verdict | None = None  # the latest verdict; private fields are not saved state
 
     def update(self, t_ns: int, value: float) -> Verdict:
+        """Judge one sample. A NaN or infinite one is ignored: the latest verdict stands."""
+        if not math.isfinite(value):
+            last = self._last
+            return Verdict(False) if last is None else replace(last, condition=None)
+        self._last = verdict = self._judge(t_ns, value)
+        return verdict
+
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         raise TypeError(f"{type(self).__name__} does not judge samples")
 
     def reset(self) -> None:
@@ -61,11 +75,17 @@ class Detector:
         return {
             k: (list(v) if isinstance(v, deque) else v)
             for k, v in vars(self).items()
-            if k != "config"
+            if k != "config" and not k.startswith("_")
         }
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Continue from `to_state`. A state holding NaN or infinity (as an older version could
+        write) raises ValueError and changes nothing: the detector starts afresh instead."""
+        if has_non_finite(state):
+            raise ValueError(f"the saved {type(self).__name__} state holds NaN or infinity")
         for key, value in state.items():
+            if key.startswith("_"):
+                continue
             current = getattr(self, key, None)
             if isinstance(current, deque):
                 current.clear()
@@ -80,7 +100,7 @@ class LimitDetector(Detector):
         self.high_level = 0  # 0 none, 1 high, 2 high_high
         self.low_level = 0
 
-    def update(self, t_ns: int, value: float) -> Verdict:
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         c = self.config
         # A level is entered above its limit and left only below limit - deadband (and mirrored).
         highs = [(1, c.high), (2, c.high_high)]
@@ -122,7 +142,7 @@ class VibrationZoneDetector(Detector):
             self.bounds = ISO_10816_3[(config.machine_group, config.foundation)]
         self.zone: str | None = None
 
-    def update(self, t_ns: int, value: float) -> Verdict:
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         zone = "A"
         for name, bound in zip("BCD", self.bounds, strict=True):
             # Going down, a zone is left only `deadband` below its lower boundary.
@@ -172,7 +192,7 @@ class EwmaDetector(_BaselineMixin):
         self.z: float | None = None
         self.t = 0
 
-    def update(self, t_ns: int, value: float) -> Verdict:
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         if not self._learn(value):
             return Verdict(False, detail="learning the baseline")
         assert self.mean is not None and self.sigma is not None
@@ -194,7 +214,7 @@ class CusumDetector(_BaselineMixin):
         self.upper = 0.0
         self.lower = 0.0
 
-    def update(self, t_ns: int, value: float) -> Verdict:
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         if not self._learn(value):
             return Verdict(False, detail="learning the baseline")
         assert self.mean is not None and self.sigma is not None
@@ -250,7 +270,7 @@ class RateDetector(_Window):
         self.config = config
         self.window = deque()
 
-    def update(self, t_ns: int, value: float) -> Verdict:
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         self._push(t_ns, value, self.config.window_s)
         fit = self._fit() if self._covers(self.config.window_s / 2) else None
         if fit is None:
@@ -270,7 +290,7 @@ class TrendDetector(_Window):
         self.last_report_ns: int | None = None
         self.last_active = False
 
-    def update(self, t_ns: int, value: float) -> Verdict:
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         c = self.config
         self._push(t_ns, value, c.window_s)
         # A line through a few seconds of noise predicts nothing: half a window at least.
@@ -285,6 +305,8 @@ class TrendDetector(_Window):
                 left = 0.0  # already there
             elif sign * slope > 0 and r2 >= c.min_r2:
                 left = (c.limit - fitted) / slope  # heading there, and the line fits
+                if not math.isfinite(left):
+                    left = None  # a slope so flat that the limit is never reached
         if left is not None:
             condition["time_to_limit_s"] = left
         active = left is not None and left < c.warn_before_s
@@ -307,7 +329,7 @@ class RunHoursDetector(Detector):
         self.hours = 0.0
         self.since_ns: int | None = None  # running since (last accounted instant), or None
 
-    def update(self, t_ns: int, value: float) -> Verdict:
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         self.advance(t_ns)
         self.since_ns = t_ns if value else None
         return self._verdict()
@@ -346,7 +368,7 @@ class CyclesDetector(Detector):
         self.cycles = 0
         self.last: float | None = None
 
-    def update(self, t_ns: int, value: float) -> Verdict:
+    def _judge(self, t_ns: int, value: float) -> Verdict:
         last, self.last = self.last, value
         if last is not None and self.edges:
             self.cycles += int(value > last)
@@ -365,6 +387,17 @@ class CyclesDetector(Detector):
 
     def reset(self) -> None:
         self.cycles = 0
+
+
+def has_non_finite(value: Any) -> bool:
+    """True when a number in `value` (nested dicts, lists, tuples) is NaN or infinite."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(has_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple | deque):
+        return any(has_non_finite(v) for v in value)
+    return False
 
 
 def make_detector(config: AlarmConfig, *, bool_tag: bool = False) -> Detector:

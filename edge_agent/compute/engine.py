@@ -26,13 +26,15 @@ _ALARMS = "\x00alarms"  # marks alarm events due at a batch's instant (no machin
 
 class ComputeEngine:
     def __init__(self, config: AgentFile) -> None:
+        self.config = config
         self.tags = TagTable()
         calendars = {name: Calendar(c) for name, c in config.calendars.items()}
         self.calendars: dict[str, Calendar | None] = {}
         self.machines: dict[str, StateTracker] = {}
         self.oee: dict[str, OeeTracker] = {}
         self._by_device: dict[str, list[str]] = {}
-        self._counters: dict[str, list[tuple[str, str, str]]] = {}  # device -> (machine, role, tag)
+        # device -> (machine, role, tag, device.tag)
+        self._counters: dict[str, list[tuple[str, str, str, str]]] = {}
         for name, machine in config.machines.items():
             calendar = calendars[machine.calendar] if machine.calendar else None
             self.calendars[name] = calendar
@@ -45,7 +47,7 @@ class ComputeEngine:
                     ref = getattr(machine.counters, role)
                     if ref is not None:
                         device, tag = ref.split(".", 1)
-                        self._counters.setdefault(device, []).append((name, role, tag))
+                        self._counters.setdefault(device, []).append((name, role, tag, ref))
         self.alarms = AlarmManager(config)
         self.clock_ns: int | None = None
 
@@ -61,10 +63,12 @@ class ComputeEngine:
         records += self.alarms.on_batch(batch.device, self.tags, now)
         if _ALARMS in due:
             records += self.alarms.step_to(now)
-        for name, role, tag in self._counters.get(batch.device, ()):
-            value = batch.values.get(tag)
-            if value is not None and batch.quality.get(tag, Quality.GOOD) is not Quality.BAD:
-                self.oee[name].count(self.clock_ns or batch.ts_ns, role, float(value))
+        for name, role, tag, ref in self._counters.get(batch.device, ()):
+            # Through the tag table, which holds no NaN or infinity (bad values there).
+            if tag in batch.values and self.tags.usable(ref):
+                value = self.tags.value(ref)
+                if isinstance(value, int | float):
+                    self.oee[name].count(self.clock_ns or batch.ts_ns, role, float(value))
         return records
 
     def advance(self, t_ns: int) -> list[Record]:
@@ -126,14 +130,18 @@ class ComputeEngine:
             return []
         current = tracker.current
         assert current is not None
-        category = None
-        if current.state == "down":
-            reason = tracker.config.reasons.get(current.reason_code or "")
-            category = reason.category if reason else "breakdown"
+        category = self._category(name, current)
         oee = self.oee[name]
         if oee.clock_ns is None:
             oee.step_to(t_ns)
         return [record, *oee.change_state(t_ns, current.state, current.reason, category)]
+
+    def _category(self, name: str, current: MachineState) -> str | None:
+        """breakdown or setup for a down machine, from its reason's configuration."""
+        if current.state != "down":
+            return None
+        reason = self.machines[name].config.reasons.get(current.reason_code or "")
+        return reason.category if reason else "breakdown"
 
     # ------------------------------------------------------------------ persistence
 
@@ -170,6 +178,40 @@ class ComputeEngine:
             self.machines[name].current = MachineState(**current) if current else None
             self.oee[name].restore(saved["oee"])
         self.alarms.restore(state.get("alarms", {}))
+
+    def skip(self, t_ns: int) -> list[Record]:
+        """Time jumped from the engine's clock to t_ns with nothing observed in between.
+
+        That span is unknown: each open window gets it as unknown time up to its end (or t_ns)
+        and closes; windows that lay wholly inside the jump are not made up. Bounded work,
+        whether the jump is a minute or a month.
+        """
+        if self.clock_ns is None or t_ns <= self.clock_ns:
+            return self.advance(t_ns)
+        records = self.mark_gap(self.clock_ns)
+        for oee in self.oee.values():
+            records += oee.skip_to(t_ns)
+        records += self.alarms.step_to(t_ns)
+        self.clock_ns = t_ns
+        return records
+
+    def restart_windows(self, t_ns: int) -> list[Record]:
+        """The clock was set back by more than a window: OEE windows start again at t_ns.
+
+        The windows in progress cannot be continued from a time before they were last measured;
+        their time from the window's start to t_ns is unknown. Machine states and alarms go on.
+        """
+        for name, machine in self.config.machines.items():
+            self.oee[name] = OeeTracker(name, machine, self.calendars[name])
+        self.clock_ns = t_ns
+        records: list[Record] = []
+        for name, oee in self.oee.items():
+            records += oee.step_to(t_ns)
+            current = self.machines[name].current
+            if current is not None:
+                category = self._category(name, current)
+                records += oee.change_state(t_ns, current.state, current.reason, category)
+        return records
 
     def mark_gap(self, from_ns: int) -> list[Record]:
         """The agent was not running since from_ns: that time is unknown, not what was last seen."""

@@ -3,6 +3,10 @@
 Integrators write `plc.running == 1 and not plc.estop`; it is checked once at load (only names,
 numbers, strings, comparisons, arithmetic and and/or/not; never calls or attribute chains) and
 evaluated by simpleeval, so YAML can never run Python.
+
+Arithmetic that leaves the finite numbers (an overflow to infinity, infinity minus infinity) raises
+ArithmeticError, like a division by zero does: the rule cannot be evaluated on these values, which
+callers treat as unknown, never as true or false.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 __all__ = ["Expression", "ExpressionError"]
 
 import ast
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from simpleeval import SimpleEval
+from simpleeval import DEFAULT_OPERATORS, SimpleEval
 
 from edge_agent.samples import Value
 
@@ -67,6 +73,23 @@ _CONSTRUCTS = {
 }
 
 
+def _finite_result(operator: Callable[[Any, Any], Any], symbol: str) -> Callable[[Any, Any], Any]:
+    def checked(left: Any, right: Any) -> Any:
+        result = operator(left, right)
+        if isinstance(result, float) and not math.isfinite(result):
+            raise ArithmeticError(f"{left!r} {symbol} {right!r} is {result}, not a finite number")
+        return result
+
+    return checked
+
+
+_ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%"}
+_OPERATORS = {
+    **DEFAULT_OPERATORS,
+    **{op: _finite_result(DEFAULT_OPERATORS[op], symbol) for op, symbol in _ARITHMETIC.items()},
+}
+
+
 class ExpressionError(ValueError):
     """The text is not an expression this agent accepts; the message says why."""
 
@@ -86,12 +109,17 @@ class Expression:
             ) from None
         self.refs = frozenset(_check(tree))
         self._tree = tree.body
-        self._evaluator = SimpleEval(functions={})
+        self._evaluator = SimpleEval(operators=_OPERATORS, functions={})
 
     def evaluate(self, values: Mapping[str, Mapping[str, Value]]) -> Value:
-        """Evaluate over current values, `values[device][tag]`; every ref must be present."""
+        """Evaluate over current values, `values[device][tag]`; every ref must be present.
+
+        Raises ArithmeticError when a number on the way or the result is NaN or infinite."""
         self._evaluator.names = values
-        return self._evaluator.eval(self.text, previously_parsed=self._tree)
+        result = self._evaluator.eval(self.text, previously_parsed=self._tree)
+        if isinstance(result, float) and not math.isfinite(result):
+            raise ArithmeticError(f"{self.text} is {result}, not a finite number")
+        return result
 
 
 def _check(tree: ast.AST) -> set[str]:
@@ -102,6 +130,14 @@ def _check(tree: ast.AST) -> set[str]:
             raise ExpressionError(
                 f"{what} is not allowed in a rule; use tag names (device.tag), numbers, "
                 "comparisons (== != < <= > >= in) and and / or / not"
+            )
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, float)
+            and not math.isfinite(node.value)
+        ):
+            raise ExpressionError(
+                f"{node.value} is not a finite number; write a number such as 1e9"
             )
         if isinstance(node, ast.Name) and not _is_attribute_base(tree, node):
             raise ExpressionError(f"'{node.id}' is not a tag: write it as device.tag")

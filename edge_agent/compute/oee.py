@@ -139,6 +139,23 @@ class OeeTracker:
             self.next_running_ns = t_ns - t_ns % interval + interval
         return records
 
+    def skip_to(self, t_ns: int) -> list[Record]:
+        """Jump the clock to t_ns without walking the windows in between (see ComputeEngine.skip).
+
+        Open windows close with the current period (unknown, after the engine marked the gap)
+        up to their end; new windows open at t_ns and count the same period from their start.
+        """
+        if self.clock_ns is None or t_ns <= self.clock_ns:
+            return self.step_to(t_ns)
+        self.clock_ns = t_ns
+        records = self._finalize_ready(t_ns)
+        self._boundary_ns = None
+        self._open_windows(t_ns)
+        self._next_boundary(t_ns)
+        interval = int(self.config.oee_interval_s * NS)
+        self.next_running_ns = t_ns - t_ns % interval + interval
+        return records
+
     def _start(self, t_ns: int) -> None:
         """First instant seen: time before it inside the current windows had no data."""
         self.clock_ns = t_ns

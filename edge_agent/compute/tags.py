@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __all__ = ["TagTable"]
 
+import math
+
 from edge_agent.samples import Quality, SampleBatch, Value
 
 
@@ -15,11 +17,18 @@ class TagTable:
         self.quality: dict[str, dict[str, Quality]] = {}
 
     def ingest(self, batch: SampleBatch) -> None:
+        """Take a batch in; a NaN or infinite number is stored as None with quality bad.
+
+        Drivers already turn such numbers into bad values; this is the second line, so no
+        detector, rule or saved state ever holds one (whatever produced the batch).
+        """
         values = self.values.setdefault(batch.device, {})
-        values.update(batch.values)
         quality = self.quality.setdefault(batch.device, {})
-        for tag in batch.values:
-            quality[tag] = batch.quality.get(tag, Quality.GOOD)
+        for tag, value in batch.values.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                values[tag], quality[tag] = None, Quality.BAD
+            else:
+                values[tag], quality[tag] = value, batch.quality.get(tag, Quality.GOOD)
 
     def usable(self, ref: str) -> bool:
         """True when `device.tag` has a value that is not bad."""

@@ -4,6 +4,10 @@ Measurements and their tags are documented in README.md ("InfluxDB schema"). Eve
 written as a float field, because InfluxDB fixes a field's type per measurement and shard: an
 integer `value` from one tag and a float from another would be rejected as a type conflict.
 Timestamps are milliseconds.
+
+Line protocol has no NaN or infinity (InfluxDB refuses the whole write): such a field is left out
+of its line, and a point left without fields is not written. A raw value that is not finite is
+written as bad (quality 0, no value), as the drivers report it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 __all__ = ["QUALITY_CODES", "STATE_CODES", "lines_for"]
 
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -37,6 +42,16 @@ def number(value: float | int | bool) -> str:
     return repr(float(value))
 
 
+def _finite(value: Any) -> bool:
+    """A number line protocol can carry: not None, NaN or infinite."""
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _point(series: str, fields: list[str], ts_ms: int) -> list[str]:
+    """One line, or none when no field is left."""
+    return [f"{series} {','.join(fields)} {ts_ms}"] if fields else []
+
+
 def lines_for(record: StoredRecord, agent: str) -> list[str]:
     """The points of one buffered record; kinds without a mapping yield none."""
     formatter = _FORMATTERS.get(record.kind)
@@ -51,6 +66,8 @@ def _values(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
     lines = []
     for name, value in body["values"].items():
         q = quality.get(name)
+        if isinstance(value, float) and not math.isfinite(value):
+            value, q = None, "bad"
         fields = []
         if value is not None and q != "bad":
             fields.append(
@@ -58,8 +75,7 @@ def _values(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
             )
         if q is not None:
             fields.append(f"quality={QUALITY_CODES[q]}i")
-        if fields:
-            lines.append(f"{prefix}{tag(name)} {','.join(fields)} {ts_ms}")
+        lines += _point(f"{prefix}{tag(name)}", fields, ts_ms)
     return lines
 
 
@@ -75,7 +91,7 @@ def _state(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
         f"reason={text_field(body.get('reason') or '')}",
     ]
     ended = body.get("ended")
-    if ended:
+    if ended and _finite(ended["duration_s"]):
         fields.append(f"previous_duration_s={number(ended['duration_s'])}")
     return [
         f"machine_state,agent={agent},machine={tag(body['machine'])} {','.join(fields)} {ts_ms}"
@@ -107,15 +123,14 @@ def _oee(body: dict[str, Any], agent: str, _ts_ms: int) -> list[str]:
     series = f"agent={agent},machine={tag(body['machine'])},window={body['window']}"
     if body.get("shift"):
         series += f",shift={tag(body['shift'])}"
-    fields = [f"{k}={number(body[k])}" for k in _OEE_NUMBERS if body.get(k) is not None]
-    fields += [f"{k}={int(body[k])}i" for k in _OEE_COUNTS]
-    fields += [f"loss_{k}_s={number(v)}" for k, v in body["six_big_losses_s"].items()]
+    fields = [f"{k}={number(body[k])}" for k in _OEE_NUMBERS if _finite(body.get(k))]
+    fields += [f"{k}={int(body[k])}i" for k in _OEE_COUNTS if _finite(body[k])]
+    fields += [f"loss_{k}_s={number(v)}" for k, v in body["six_big_losses_s"].items() if _finite(v)]
     fields.append(f"final={1 if body['final'] else 0}i")
     lines = [f"oee,{series} {','.join(fields)} {start_ms}"]
-    lines += [
-        f"oee_losses,{series},reason={tag(reason)} seconds={number(seconds)} {start_ms}"
-        for reason, seconds in body["losses_by_reason_s"].items()
-    ]
+    for reason, seconds in body["losses_by_reason_s"].items():
+        fields = [f"seconds={number(seconds)}"] if _finite(seconds) else []
+        lines += _point(f"oee_losses,{series},reason={tag(reason)}", fields, start_ms)
     return lines
 
 
@@ -123,7 +138,8 @@ def _downtime(body: dict[str, Any], agent: str, _ts_ms: int) -> list[str]:
     series = f"agent={agent},machine={tag(body['machine'])},state={body['state']}"
     if body.get("reason"):
         series += f",reason={tag(body['reason'])}"
-    return [f"downtime,{series} duration_s={number(body['duration_s'])} {_iso_ms(body['start'])}"]
+    fields = [f"duration_s={number(body['duration_s'])}"] if _finite(body["duration_s"]) else []
+    return _point(f"downtime,{series}", fields, _iso_ms(body["start"]))
 
 
 def _iso_ms(text: str) -> int:
@@ -154,7 +170,7 @@ def _alarm(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
         f"severity={body['severity']}i",
         f"message={text_field(body['message'])}",
     ]
-    fields += [f"{k}={number(body[k])}" for k in ("value", "statistic") if body.get(k) is not None]
+    fields += [f"{k}={number(body[k])}" for k in ("value", "statistic") if _finite(body.get(k))]
     return [f"alarm,{series} {','.join(fields)} {ts_ms}"]
 
 
@@ -163,11 +179,11 @@ def _condition(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
     fields = [
         f"{k}={number(body[k])}"
         for k in ("value", "time_to_limit_s", "slope_per_s", "r2", "fitted")
-        if body.get(k) is not None
+        if _finite(body.get(k))
     ]
     if body.get("zone"):
         fields.append(f"zone_code={_ZONES[body['zone']]}i")
-    return [f"condition,{series} {','.join(fields)} {ts_ms}"] if fields else []
+    return _point(f"condition,{series}", fields, ts_ms)
 
 
 def _flood(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:

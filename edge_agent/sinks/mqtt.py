@@ -29,7 +29,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
+import socket
 import ssl
 import threading
 from collections import deque
@@ -46,6 +48,10 @@ from edge_agent.timefmt import iso_utc
 _log = logging.getLogger(__name__)
 
 Message = tuple[str, str, bool]  # topic, payload, retain
+# A close says `offline` and disconnects within this, whatever the broker does (the agent's stop
+# is bounded); the offline message may take all but the last 0.4 s of it.
+_CLOSE_S = 1.2
+_DISCONNECT_S = 0.4
 
 
 class MqttSink:
@@ -132,16 +138,43 @@ class MqttSink:
                 await self._acked.wait()
 
     async def close(self) -> None:
-        client = self._client
+        """Say `offline`, disconnect and end paho's thread, within `_CLOSE_S` whatever the broker does.
+
+        A broker that is gone or stalled (a dead link TCP has not noticed yet, its send buffer full
+        of messages) never takes the DISCONNECT, and paho's thread would wait for it until the
+        keep-alive runs out (29 s measured with the default 30 s): then the socket is shut, which
+        ends that thread at once. The broker then publishes the agent's last will, `offline`.
+        """
+        client, self._client = self._client, None
         if client is None:
             return
         self._closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _CLOSE_S
+
+        async def until(done: Callable[[], bool], by: float) -> None:
+            # Polled on the loop, not waited for on a worker thread that could outlive the stop.
+            while not done() and loop.time() < by:
+                await asyncio.sleep(0.02)
+
         if self.connected:
             info = client.publish(f"{self.root}/status", "offline", qos=1, retain=True)
-            await asyncio.to_thread(info.wait_for_publish, 2.0)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:  # not when paho's queue refused it
+                await until(info.is_published, deadline - _DISCONNECT_S)
         client.disconnect()
-        await asyncio.to_thread(client.loop_stop)
-        self._client = None
+        stopper = threading.Thread(target=client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        await until(lambda: not stopper.is_alive(), deadline)
+        if stopper.is_alive():
+            sock = client.socket()
+            if isinstance(sock, socket.socket):  # an ssl.SSLSocket is one too
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            _log.warning(
+                "MQTT broker %s did not take the disconnect within %.1f s; connection cut",
+                self.endpoint,
+                _CLOSE_S,
+            )
 
     # ---- paho callbacks, on paho's network thread
 
@@ -204,12 +237,16 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
     kind = record.kind
     if kind == "values" and config.raw_values == "per_poll":
         # The body is JSON already: splice seq and ts in front instead of decoding and re-encoding.
+        text = record.body
+        if "NaN" in text or "Infinity" in text:  # perhaps a row buffered before they were refused
+            text = _json(_finite_values(json.loads(text)))
         head = f'{{"seq":{record.seq},"ts":"{iso_utc(record.ts_ns)}",'
-        yield f"{root}/devices/{record.key}", head + record.body[1:], config.retain_values
+        yield f"{root}/devices/{record.key}", head + text[1:], config.retain_values
         return
     body = json.loads(record.body)
     meta = {"seq": record.seq, "ts": iso_utc(record.ts_ns)}
     if kind == "values":
+        body = _finite_values(body)
         quality = body.get("quality", {})
         for tag, value in body["values"].items():
             payload = {**meta, "value": value, "quality": quality.get(tag, "good")}
@@ -240,5 +277,43 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
         yield f"{root}/commands/alarms/reply", _json({**meta, **body}), False
 
 
+def _finite_values(body: dict[str, Any]) -> dict[str, Any]:
+    """A values body whose NaN or infinite values are null with quality bad, as drivers send them."""
+    bad = [t for t, v in body["values"].items() if isinstance(v, float) and not math.isfinite(v)]
+    if not bad:
+        return body
+    return {
+        **body,
+        "values": {**body["values"], **dict.fromkeys(bad)},
+        "quality": {**body.get("quality", {}), **dict.fromkeys(bad, "bad")},
+    }
+
+
 def _json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    """Strict JSON: NaN and infinity are not JSON, and many consumers reject a payload with them.
+
+    Nothing the agent makes holds them; a record buffered by an older version might. Such a number
+    is sent as null (the rest of the record is still worth having), with a warning.
+    """
+    try:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        _log.warning(
+            "MQTT payload seq %s holds NaN or infinity (buffered by an older version?); "
+            "sent as null",
+            payload.get("seq"),
+        )
+        return json.dumps(
+            _nulled(payload), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+
+
+def _nulled(value: Any) -> Any:
+    """`value` with every NaN or infinite number replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _nulled(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nulled(v) for v in value]
+    return value

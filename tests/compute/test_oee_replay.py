@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from edge_agent.config import load_config
-from edge_agent.replay import iso_to_ns, read_batches, replay
+from edge_agent.replay import iso_to_ns, iter_batches, replay
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "oee"
 
@@ -65,7 +65,7 @@ def run(tmp_path: Path, config_text: str, csv_text: str, until: str) -> list[dic
     )
     config = load_config(config_file)
     out = io.StringIO()
-    replay(config, read_batches(samples, config), out, until_ns=iso_to_ns(until))
+    replay(config, iter_batches(samples, config), out, until_ns=iso_to_ns(until))
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
