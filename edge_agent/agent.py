@@ -25,6 +25,7 @@ from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox, Record
 from edge_agent.polling import DevicePoller
 from edge_agent.samples import SampleBatch
+from edge_agent.schedule import Every
 from edge_agent.sinks.influx import InfluxSink
 from edge_agent.sinks.mqtt import MqttSink
 from edge_agent.timefmt import iso_utc
@@ -36,6 +37,7 @@ _SAVE_EVERY_TICKS = 10  # seconds between saves of the compute state
 _POLL_STOP_S = 1.0  # how long a clean stop lets polls in progress finish
 _DRAIN_S = 3.0  # how long a clean stop waits for sinks to deliver what is buffered
 _RESUME_GAP_S = 10.0  # a longer stop of the agent is unknown time, not more of the last state
+_CLOCK_CHECK_S = 5.0  # how often the wall clock is compared with the monotonic one
 
 
 class Agent:
@@ -169,6 +171,26 @@ class Agent:
                 jump.seconds,
                 jump.seconds / self.clock.catch_up_rate,
             )
+        if not jump.forward:
+            self._restart_schedule()
+
+    async def _watch_clock(self) -> None:
+        """Look for jumps of the wall clock on the monotonic one, apart from polls and ticks.
+
+        Those are timed by apscheduler on the wall clock: after a step back they would wait the
+        step out (a minute back, a minute without a poll) and could not notice it themselves.
+        """
+        while True:
+            await asyncio.sleep(_CLOCK_CHECK_S)
+            self._compute_now()
+
+    def _restart_schedule(self) -> None:
+        """The jobs' next runs were set by the wall clock before it stepped back: run them now."""
+        if not self.scheduler.running:
+            return
+        now = datetime.now().astimezone()
+        for job in self.scheduler.get_jobs():
+            job.modify(next_run_time=now)
 
     def _emit(self, records: list[Record]) -> None:
         for record in records:
@@ -305,6 +327,7 @@ class Agent:
             for runner in self.sinks:
                 self._spawn(f"sink {runner.sink.name}", runner.run)
             self._schedule_polls()
+            self._spawn("clock watch", self._watch_clock)
             if on_ready is not None:
                 await on_ready()
             await stop.wait()
@@ -320,8 +343,7 @@ class Agent:
             first = now + timedelta(seconds=rng.uniform(0, min(interval, 1.0)))
             self.scheduler.add_job(
                 poller.poll,
-                "interval",
-                seconds=interval,
+                Every(seconds=interval),
                 id=name,
                 name=f"poll {name}",
                 next_run_time=first,
@@ -333,8 +355,7 @@ class Agent:
         if self.engine.oee or self.engine.alarms.alarms or has_opcua:
             self.scheduler.add_job(
                 self._tick,
-                "interval",
-                seconds=1.0,
+                Every(seconds=1.0),
                 id="compute",
                 name="compute tick",
                 max_instances=1,

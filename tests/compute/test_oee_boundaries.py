@@ -6,12 +6,7 @@ the agent's PC may run in UTC while the plant's calendar is in local time.
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.compute.test_oee_replay import approx, final, machine, run
 
@@ -19,20 +14,6 @@ TWO_SHIFTS = """    timezone: Asia/Shanghai
     shifts:
       - {name: early, start: "06:00", end: "14:00"}
       - {name: late, start: "14:00", end: "22:00"}"""
-
-
-@pytest.fixture(params=["UTC", "Asia/Shanghai", "America/New_York"])
-def host_tz(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The host's own time zone (TZ), which nothing in a calendar may depend on."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = request.param
-    time.tzset()
-    yield request.param
-    if before is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
 
 
 def test_a_reading_at_a_window_end_belongs_to_the_window_that_ends(

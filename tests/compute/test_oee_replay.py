@@ -19,6 +19,8 @@ from edge_agent.config import load_config
 from edge_agent.replay import iso_to_ns, iter_batches, replay
 
 CASES = Path(__file__).resolve().parents[1] / "cases" / "oee"
+# Calendars are read in their own zone: every case runs under several zones of the host too.
+pytestmark = pytest.mark.usefixtures("host_tz")
 
 DEVICE = """
 devices:
