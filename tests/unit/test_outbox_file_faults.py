@@ -75,6 +75,8 @@ async def test_a_damaged_file_is_moved_aside_and_a_fresh_one_started(
     box.extend(rec(i, pad="x" * 500) for i in range(2000))
     await box.flush()
     await box.close()
+    with sqlite3.connect(path) as db:  # as if that run had been killed: no clean stop noted
+        db.execute("DELETE FROM saved_state WHERE key = 'clean_stop'")
     size = path.stat().st_size
     if damage == "garbage":
         path.write_bytes(os.urandom(8192))
@@ -112,3 +114,25 @@ async def test_a_record_that_cannot_be_stored_is_a_counted_gap(tmp_path: Path) -
     assert [r.decoded()["values"]["n"] for r in await box.read(0, 10)] == [1, 3]
     assert box.unwritten_dropped == 1
     await box.close()
+
+
+async def test_the_whole_file_is_checked_only_after_a_stop_that_was_not_clean(
+    tmp_path: Path,
+) -> None:
+    """quick_check reads every page (seconds for a large buffer on a cold disk): a clean stop
+    notes itself in the file, and the next open skips the check; a run that is killed leaves no
+    note, because the open removes it."""
+    path = tmp_path / "outbox.db"
+
+    def noted() -> bool:
+        with sqlite3.connect(path) as db:
+            return (
+                db.execute("SELECT 1 FROM saved_state WHERE key = 'clean_stop'").fetchone()
+                is not None
+            )
+
+    box = Outbox(path)
+    await box.open()
+    assert not noted()  # while it runs (and so after a kill)
+    await box.close()
+    assert noted()
