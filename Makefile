@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 TESTENV := $(VENV)/.test-installed
 PEERS   := tests/peers/node_modules/.installed
-APT_PACKAGES := mosquitto victoria-metrics socat nginx-light
+APT_PACKAGES := mosquitto victoria-metrics socat nginx-light chromium chromium-driver fonts-noto-cjk
 
 .PHONY: demo test lint bench docs system-deps clean
 
@@ -38,7 +38,8 @@ $(TESTENV): pyproject.toml | $(VENV)/bin/python
 	touch $(RUNTIME) $@
 
 # mosquitto (MQTT broker), VictoriaMetrics (speaks the InfluxDB v2 write API), socat (virtual
-# serial lines for Modbus RTU), nginx (a proxy that refuses large batches with 413) and Node.js
+# serial lines for Modbus RTU), nginx (a proxy that refuses large batches with 413), Chromium with
+# its driver and CJK fonts (the page tested in a real browser, in English and Chinese) and Node.js
 # (independent protocol peers), from Debian.
 system-deps:
 	@missing=""; \

@@ -30,6 +30,7 @@ from drivers.base import Reading
 from drivers.opcua_pki import fingerprint, is_trusted, own_certificate
 from edge_agent.config_models import OpcUaDeviceConfig, OpcUaSecurityConfig, OpcUaTagConfig
 from edge_agent.errors import ConnectError
+from edge_agent.redaction import without_credentials
 from edge_agent.samples import Quality, Value
 
 _log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class OpcUaDriver:
 
     @property
     def endpoint(self) -> str:
-        return self.config.url
+        return without_credentials(self.config.url)  # opc.tcp://user:pass@host is possible
 
     @property
     def tag_names(self) -> list[str]:

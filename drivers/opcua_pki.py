@@ -2,12 +2,14 @@
 
 Layout under `agent.pki_path`: own/cert.der + own/key.pem (made on first start, application URI
 urn:edge-agent:<agent id>), trusted/<fingerprint>.der (servers trusted by `edge-agent opcua trust`).
+Files are 0600 and `own/`, `trusted/` 0700 (see edge_agent.private_files).
 """
 
 from __future__ import annotations
 
 __all__ = ["OwnCertificate", "expiring", "fingerprint", "is_trusted", "own_certificate", "trust"]
 
+import asyncio
 import hashlib
 import logging
 import socket
@@ -15,9 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from asyncua.crypto.cert_gen import (
+    dump_private_key_as_pem,
+    generate_private_key,
+    setup_self_signed_certificate,
+)
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from edge_agent.private_files import private_dir, restrict, write_private
 
 _log = logging.getLogger(__name__)
 
@@ -36,11 +44,14 @@ def application_uri(agent_id: str) -> str:
 
 async def own_certificate(pki: Path, agent_id: str) -> OwnCertificate:
     """The agent's certificate, created (valid one year) when missing or no longer valid."""
-    own = pki / "own"
-    own.mkdir(parents=True, exist_ok=True)
+    private_dir(pki)
+    own = private_dir(pki / "own", ours=True)
     cert, key = own / "cert.der", own / "key.pem"
     uri = application_uri(agent_id)
     existed = cert.exists() and key.exists()
+    if not key.is_file():
+        await asyncio.to_thread(_new_key, key, cert)
+    restrict(key)  # a key of an earlier version, written 0644
     await setup_self_signed_certificate(
         key,
         cert,
@@ -49,6 +60,7 @@ async def own_certificate(pki: Path, agent_id: str) -> OwnCertificate:
         [ExtendedKeyUsageOID.CLIENT_AUTH],
         {"commonName": f"edge-agent {agent_id}", "organizationName": "edge-agent"},
     )
+    restrict(cert)  # asyncua writes it with the umask's mode; own/ is 0700 meanwhile
     certificate = x509.load_der_x509_certificate(cert.read_bytes())
     not_after = certificate.not_valid_after_utc
     if not existed:
@@ -65,6 +77,14 @@ async def own_certificate(pki: Path, agent_id: str) -> OwnCertificate:
     return OwnCertificate(cert, key, uri, not_after)
 
 
+def _new_key(key: Path, cert: Path) -> None:
+    # Written here, 0600 from its creation, rather than by asyncua (which would make it 0644 less
+    # the umask). A certificate of another key is worthless: it goes first (so a crash between
+    # the two steps cannot leave a mismatched pair), and asyncua makes a new one.
+    cert.unlink(missing_ok=True)
+    write_private(key, dump_private_key_as_pem(generate_private_key()))
+
+
 def fingerprint(der: bytes) -> str:
     """SHA-256 of a DER certificate as colon-separated hex, as certificate tools show it."""
     digest = hashlib.sha256(der).hexdigest().upper()
@@ -76,11 +96,9 @@ def is_trusted(pki: Path, der: bytes) -> bool:
 
 
 def trust(pki: Path, der: bytes) -> Path:
-    trusted = pki / "trusted"
-    trusted.mkdir(parents=True, exist_ok=True)
-    path = trusted / _file_name(der)
-    path.write_bytes(der)
-    return path
+    private_dir(pki)
+    trusted = private_dir(pki / "trusted", ours=True)
+    return write_private(trusted / _file_name(der), der)
 
 
 def _file_name(der: bytes) -> str:

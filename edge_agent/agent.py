@@ -18,12 +18,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from drivers import create_driver
 from edge_agent import strict_json
 from edge_agent.clock import ClockJump, ComputeClock
+from edge_agent.commands import MqttCommands, carry_out, command_topics
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
 from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox, Record
 from edge_agent.polling import DevicePoller
+from edge_agent.redaction import scrub_tree
 from edge_agent.samples import SampleBatch
 from edge_agent.schedule import Every
 from edge_agent.sinks.influx import InfluxSink
@@ -87,13 +89,20 @@ class Agent:
     def _make_sinks(self) -> list[SinkRunner]:
         agent, sinks = self.config.agent, self.config.sinks
         runners = []
+        self.mqtt_commands: MqttCommands | None = None
         if sinks.mqtt is not None and sinks.mqtt.enabled:
+            commanded = bool(self.config.alarms)
             mqtt = MqttSink(
                 sinks.mqtt,
                 agent.id,
                 agent.topic_root,
-                on_command=self._on_mqtt_command if self.config.alarms else None,
+                on_command=self._on_mqtt_command if commanded else None,
+                command_topics=command_topics(agent.topic_root),
             )
+            if commanded:  # replies go out on the same connection, never through the buffer
+                self.mqtt_commands = MqttCommands(
+                    agent.topic_root, self.command, self.metrics, mqtt.publish_volatile
+                )
             runners.append(SinkRunner(mqtt, self.outbox, self.metrics, sinks.mqtt.batch_records))
         if sinks.influxdb is not None and sinks.influxdb.enabled:
             influx = InfluxSink(sinks.influxdb, agent.id)
@@ -199,33 +208,14 @@ class Agent:
         self.outbox.extend(records)
 
     def command(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Carry out an operator's alarm command now; the reply says how it went."""
-        records, refused = self.engine.command(payload, self._compute_now())
+        """Carry out an alarm command now (see edge_agent.commands); the reply says how it went."""
+        records, reply = carry_out(self.engine, payload, self._compute_now())
         self._emit(records)
-        if refused is not None:
-            return {"ok": False, "error": refused}
-        alarm = self.engine.alarms.alarms[payload["id"]]
-        return {
-            "ok": True,
-            "id": alarm.config.id,
-            "command": payload["command"],
-            "state": alarm.state,
-        }
+        return reply
 
-    def _on_mqtt_command(self, raw: bytes) -> None:
-        request_id = None
-        try:
-            payload = strict_json.loads(raw)
-            if not isinstance(payload, dict):
-                raise ValueError("expected a JSON object")
-            request_id = payload.get("request_id")
-            reply = self.command(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            reply = {"ok": False, "error": f"malformed command: {exc}"}
-        reply["request_id"] = request_id
-        if not reply["ok"]:
-            _log.warning("alarm command refused: %s", reply["error"])
-        self.outbox.append(Record("command_reply", "alarms", time.time_ns(), reply))
+    def _on_mqtt_command(self, topic: str, raw: bytes) -> None:
+        if self.mqtt_commands is not None:
+            self.mqtt_commands.receive(topic, raw)
 
     def _check_certificates(self) -> None:
         """OPC UA certificates that expire within 30 days raise an alarm (checked hourly)."""
@@ -472,7 +462,12 @@ class Agent:
                 )
 
     async def snapshot(self) -> dict[str, Any]:
-        """Everything the local page shows, as plain JSON-able data."""
+        """Everything the local page shows, as plain JSON-able data.
+
+        Scrubbed as a whole (secrets as ***, no credentials in URLs): error texts come from
+        devices and servers, and a server that echoes what it was sent would put the token on
+        /health and /api/state.
+        """
         stats = await self.outbox.stats()
         self.metrics.outbox_records.set(stats["records"])
         self.metrics.outbox_bytes.set(stats["bytes"])
@@ -531,7 +526,7 @@ class Agent:
             }
             for r in self.sinks
         ]
-        return {
+        state: dict[str, Any] = {
             "agent": {
                 "id": self.config.agent.id,
                 "language": self.config.agent.language,
@@ -554,3 +549,4 @@ class Agent:
                 **stats,
             },
         }
+        return scrub_tree(state)

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge_agent.access import AccessError, AccessStore
+from edge_agent.access.commands import add_parsers as add_access_parsers
 from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.stopping import StopRequest, run_until_stopped, stop_within
 
@@ -109,8 +111,21 @@ def _parser() -> argparse.ArgumentParser:
         choices=["list", "ack", "shelve", "unshelve", "reset", "out_of_service", "in_service"],
     )
     alarm.add_argument("id", nargs="?", help="alarm id (not for list)")
-    alarm.add_argument("--for", dest="duration_s", type=float, help="shelve for this many seconds")
-    alarm.add_argument("--user", default=os.environ.get("USER"), help="who does it (logged)")
+    alarm.add_argument(
+        "--for",
+        dest="duration_s",
+        type=float,
+        help="seconds: for shelve (required, at most 7 days) and out_of_service (default "
+        "agent.out_of_service_default_h, at most agent.out_of_service_max_days)",
+    )
+    alarm.add_argument(
+        "--reason", help="why (a work order, a fault): required for shelve and out_of_service"
+    )
+    alarm.add_argument(
+        "--token",
+        default=os.environ.get("EDGE_AGENT_TOKEN"),
+        help="an API token ('edge-agent token create'); default: $EDGE_AGENT_TOKEN",
+    )
     alarm.add_argument("--url", default="http://127.0.0.1:8080", help="the agent's local page")
     alarm.set_defaults(command=_cmd_alarm)
 
@@ -135,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     browse.add_argument("--yaml", action="store_true", help="print the variables as a tags: block")
     browse.set_defaults(command=_cmd_opcua_browse)
 
+    add_access_parsers(sub)
+
     demo = sub.add_parser("demo", help="simulated presses plus the agent on configs/demo.yaml")
     demo.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
     demo.set_defaults(command=_cmd_demo)
@@ -142,10 +159,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(level: str | None) -> None:
+    from edge_agent.redaction import SafeLogFormatter
+
+    # Texts of devices, servers and users end up in log lines: each line is scrubbed of the
+    # configuration's secrets and of credentials in URLs, and stays one line (control
+    # characters escaped), so nothing can forge a second line or colour a terminal.
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        SafeLogFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
     logging.basicConfig(
-        level=level or os.environ.get("EDGE_AGENT_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
+        level=level or os.environ.get("EDGE_AGENT_LOG_LEVEL", "INFO"), handlers=[handler]
     )
     # The libraries' own logs repeat what the agent reports once per state change.
     quiet = {
@@ -157,11 +181,24 @@ def _setup_logging(level: str | None) -> None:
     for name, level in quiet.items():
         logging.getLogger(name).setLevel(level)
 
+    # Except one asyncua warning: an OPC UA user password about to travel in plain text (the
+    # server's user token policy does not encrypt it and the channel is not SignAndEncrypt).
+    # asyncua 2.1 logs it from asyncua.client.client as "Sending plain-text password".
+    def plaintext_password_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.CRITICAL or record.msg == "Sending plain-text password"
+
+    client = logging.getLogger("asyncua.client.client")
+    client.setLevel(logging.WARNING)
+    client.addFilter(plaintext_password_only)
+
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from edge_agent.config import load_config
+    from edge_agent.config import load_config_with_warnings
 
-    config = load_config(args.config)
+    # Warnings (a password that would travel in plain text) do not fail the check; `run` logs them.
+    config, warnings = load_config_with_warnings(args.config)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     tags = sum(len(d.tags) for d in config.devices.values())
     print(
         f"{args.config}: OK: {len(config.devices)} device(s), {tags} tag(s), "
@@ -223,6 +260,7 @@ def _cmd_buffer(args: argparse.Namespace) -> int:
 
 def _cmd_alarm(args: argparse.Namespace) -> int:
     import urllib.error
+    import urllib.parse
     import urllib.request
 
     base = args.url.rstrip("/")
@@ -231,11 +269,24 @@ def _cmd_alarm(args: argparse.Namespace) -> int:
     else:
         if not args.id:
             raise EdgeAgentError(f"'alarm {args.action}' needs an alarm id")
-        body = {"user": args.user, **({"duration_s": args.duration_s} if args.duration_s else {})}
+        if not args.token:
+            raise EdgeAgentError(
+                "a command needs an API token: --token or EDGE_AGENT_TOKEN (make one with "
+                "'edge-agent token create --name NAME --role operator --config FILE')"
+            )
+        body = {
+            **({"duration_s": args.duration_s} if args.duration_s else {}),
+            **({"reason": args.reason} if args.reason else {}),
+        }
+        host = urllib.parse.urlsplit(base).netloc
         request = urllib.request.Request(
             f"{base}/api/alarms/{args.id}/{args.action}",
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {args.token}",
+                "Host": host,
+            },
             method="POST",
         )
     try:
@@ -368,7 +419,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         fleet = await _start_simulator(2, "127.0.0.1", 5020, 1, (6.0, 0.0))
         opcua = await _start_opcua_press()
         try:
-            await _run_agent(config, stop, banner=True)
+            await _run_agent(config, stop, banner=True, config_path=args.config)
         finally:
             if isinstance(stop, StopRequest):
                 stop.step = "stopping the simulated presses"
@@ -401,7 +452,9 @@ async def _start_opcua_press(port: int = 4840) -> OpcUaPress:
         ) from None
 
 
-async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) -> None:
+async def _run_agent(
+    config: AgentFile, stop: asyncio.Event, *, banner: bool, config_path: Path | None = None
+) -> None:
     from edge_agent.agent import Agent
     from edge_agent.http import LocalServer
 
@@ -414,8 +467,26 @@ async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) ->
         nonlocal server
         http = config.agent.http
         if http.enabled:
+            access = AccessStore(config.agent.access_path)
+            try:
+                access.reload()
+            except AccessError as exc:
+                _log.error("%s; nobody can log in or command until it is fixed", exc)
+            if access.empty:
+                _log.info(
+                    "no users or tokens yet (%s): commands are refused; add someone with "
+                    "'edge-agent user add NAME --role operator --config FILE'",
+                    config.agent.access_path,
+                )
             server = LocalServer(
-                http.host, http.port, agent.snapshot, agent.metrics.registry, agent.command
+                http.host,
+                http.port,
+                agent.snapshot,
+                agent.metrics.registry,
+                agent.command,
+                access=access,
+                hostnames=tuple(http.hostnames),
+                open_read=http.open_read,
             )
             try:
                 server.start()
@@ -426,7 +497,7 @@ async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) ->
                 ) from None
             _log.info("local page on %s (metrics on %smetrics)", server.url, server.url)
         if banner:
-            _print_banner(config, server.url if server else None)
+            _print_banner(config, server.url if server else None, config_path)
 
     try:
         await agent.run(stop, on_ready=ready)
@@ -437,7 +508,7 @@ async def _run_agent(config: AgentFile, stop: asyncio.Event, *, banner: bool) ->
             server.stop()  # within 1 s; requests in progress are not waited for
 
 
-def _print_banner(config: AgentFile, url: str | None) -> None:
+def _print_banner(config: AgentFile, url: str | None, config_path: Path | None) -> None:
     sinks = config.sinks
     mqtt = sinks.mqtt if sinks.mqtt and sinks.mqtt.enabled else None
     influx = sinks.influxdb if sinks.influxdb and sinks.influxdb.enabled else None
@@ -459,6 +530,8 @@ def _print_banner(config: AgentFile, url: str | None) -> None:
             if influx
             else "  InfluxDB:                        off (set INFLUX_URL=... to write; records wait in the buffer)"
         ),
+        "  To acknowledge alarms on the page, add a user first:",
+        f"    edge-agent user add NAME --role operator --config {config_path or 'CONFIG'}",
         "  Ctrl+C stops.",
         "",
     ]

@@ -2,27 +2,47 @@
 
 Every problem becomes a `ConfigIssue` naming file, line, dotted path and what was expected, and all
 of them are reported at once, so an integrator fixes a file in one pass rather than one error per run.
+
+A file may be hostile or broken in ways that would hang or crash a naive loader; each is refused
+with a line number, within a second or two, before it costs more:
+- the file is a regular file of at most 1 MiB (a FIFO would block for ever, /dev/zero never end);
+- YAML nests at most 32 levels (ruamel.yaml composes recursively), and holds at most 100,000
+  values and 4 MiB of text once aliases are expanded (`*a` repeats its whole anchor, and aliases
+  of aliases multiply: the "billion laughs"). Anchors and merge keys (`<<: *press`) stay allowed:
+  configurations use them to share a device's block. An alias inside its own anchor is refused.
+- a `${file:/path}` secret is a regular file of at most 64 KiB, and all that `${...}` brings in
+  adds up to at most 1 MiB;
+- secret fields (`password`, `token`) are redacted from messages whatever their YAML type, and
+  the placeholder `change-me` of deploy/env.example is refused there.
+
+Loading also finds what is valid but unwise: a password or token that would travel in plain text.
+Those come back as warnings (`load_config_with_warnings`), and `load_config` logs them.
 """
 
 from __future__ import annotations
 
-__all__ = ["json_schema", "load_config"]
+__all__ = ["json_schema", "load_config", "load_config_with_warnings"]
 
 import difflib
+import logging
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from edge_agent.compute.expression import Expression, ExpressionError
 from edge_agent.config_models import AgentFile
 from edge_agent.errors import ConfigError, ConfigIssue
+from edge_agent.redaction import remember_secrets, secrets_in
 
 Loc = tuple[str | int, ...]
 
@@ -30,24 +50,68 @@ Loc = tuple[str | int, ...]
 _SUBST = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\+|:\?)(.*))?", re.S)
 _SECRET_KEYS = re.compile(r"password|token|secret|key", re.IGNORECASE)
+# What deploy/env.example ships in its secret lines, for people to replace.
+_PLACEHOLDER = re.compile(r"\s*change[-_ ]?me\s*", re.IGNORECASE)
+
+_KiB = 1024
+_MiB = 1024 * 1024
+# About 13,000 OPC UA tags written one per line; a plant cell needs a few hundred.
+_MAX_FILE_BYTES = 1 * _MiB
+# A password, a token, a PEM certificate: kilobytes.
+_MAX_SECRET_FILE_BYTES = 64 * _KiB
+# What every ${...} of a file brings in, together: as much as the file itself may hold.
+_MAX_SUBSTITUTED_CHARS = 1 * _MiB
+# The deepest key of the schema is 7 levels down (calendars.x.shifts[0].breaks[0].start).
+_MAX_DEPTH = 32
+# After alias expansion. A 1 MiB file of tags is about 80,000 values; parsing 100,000 takes
+# about 2 s on a small PC, which bounds how long a hostile file can keep the loader busy.
+_MAX_VALUES = 100_000
+_MAX_EXPANDED_CHARS = 4 * _MiB
+# Python refuses int() of more than 4300 decimal digits (a ValueError deep in ruamel.yaml).
+_MAX_DIGITS = 1000
+_LONG_NUMBER = re.compile(rf"[-+]?[0-9][0-9_]{{{_MAX_DIGITS},}}")
+# Beyond this many issues the rest is one more line: an expanded alias can repeat one mistake
+# a hundred thousand times.
+_MAX_ISSUES = 100
+
+_log = logging.getLogger(__name__)
 
 
 def load_config(path: str | Path) -> AgentFile:
-    """Read, substitute, validate and cross-check one file; raise ConfigError listing every issue."""
+    """Read, substitute, validate and cross-check one file; raise ConfigError listing every issue.
+
+    Warnings (a password that would travel in plain text) are logged, each as one line."""
+    config, warnings = load_config_with_warnings(path)
+    for warning in warnings:
+        _log.warning("%s", warning)
+    return config
+
+
+def load_config_with_warnings(path: str | Path) -> tuple[AgentFile, list[ConfigIssue]]:
+    """`load_config`, with the warnings returned (file, line, path, message) instead of logged."""
     source = _Source(str(path))
     text = source.read(Path(path))
     tree = source.parse(text)
     plain = source.substitute(tree, ())
     if source.issues:
-        raise ConfigError(source.issues)
+        raise _config_error(source.issues)
     try:
         config = AgentFile.model_validate(plain)
     except ValidationError as exc:
-        raise ConfigError([source.issue_for(err) for err in exc.errors()]) from None
+        raise _config_error([source.issue_for(err) for err in exc.errors()]) from None
     problems = [source.at(loc, message) for loc, message in check_semantics(config)]
     if problems:
-        raise ConfigError(problems)
-    return config
+        raise _config_error(problems)
+    # For the log lines and the page: no secret of this file is shown at run time either.
+    remember_secrets(source.secrets | secrets_in(config))
+    return config, [source.at(loc, message) for loc, message in plaintext_warnings(config)]
+
+
+def _config_error(issues: list[ConfigIssue]) -> ConfigError:
+    if len(issues) <= _MAX_ISSUES:
+        return ConfigError(issues)
+    more = ConfigIssue(issues[0].file, None, "", f"... and {len(issues) - _MAX_ISSUES} more")
+    return ConfigError([*issues[:_MAX_ISSUES], more])
 
 
 def json_schema() -> dict[str, Any]:
@@ -69,13 +133,15 @@ class _Source:
         self.sequences: set[Loc] = set()
         self.selectors: dict[Loc, str] = {}
         self.issues: list[ConfigIssue] = []
+        self.substituted_chars = 0
+        self.secret_files: dict[str, str | _Unreadable] = {}
 
     def read(self, path: Path) -> str:
         try:
-            raw = path.read_bytes()
-        except OSError as exc:
+            raw = _read_regular_file(path, _MAX_FILE_BYTES, "a configuration file")
+        except _Unreadable as exc:
             raise ConfigError(
-                [ConfigIssue(self.file, None, "", f"cannot read the file: {exc.strerror}")]
+                [ConfigIssue(self.file, None, "", f"cannot read the file: {exc}")]
             ) from None
         try:
             return raw.decode("utf-8-sig")
@@ -85,13 +151,21 @@ class _Source:
             raise ConfigError([ConfigIssue(self.file, line, "", message)]) from None
 
     def parse(self, text: str) -> Any:
-        yaml = YAML(typ="rt")
         try:
-            tree = yaml.load(text)
+            self._check_limits(text)
+            tree = YAML(typ="rt").load(text)
+        except ConfigError:  # a limit crossed: the file is not composed at all
+            raise
         except MarkedYAMLError as exc:
             raise ConfigError([ConfigIssue(self.file, *_yaml_syntax(exc))]) from None
         except YAMLError as exc:
             raise ConfigError([ConfigIssue(self.file, None, "", f"YAML syntax: {exc}")]) from None
+        except Exception as exc:  # ruamel.yaml's converters raise whatever they meet
+            # `2024-13-45` (a date), `!!float abc`: ValueError, TypeError from deep inside.
+            message = f"YAML: this value cannot be read ({exc})"
+            raise ConfigError(
+                [ConfigIssue(self.file, _failing_scalar(text), "", message)]
+            ) from None
         if tree is None:
             raise ConfigError([ConfigIssue(self.file, 1, "", "the file is empty")])
         if not isinstance(tree, CommentedMap):
@@ -104,6 +178,52 @@ class _Source:
             )
         self.lines[()] = 1
         return tree
+
+    def _check_limits(self, text: str) -> None:
+        """Walk the parser's events (flat, no recursion) and stop at the first limit crossed.
+
+        Counts values and text as they would be after alias expansion: an alias adds what its
+        anchor holds. This runs before ruamel.yaml composes the tree, which recurses per level."""
+        depth = values = chars = aliases = 0
+        open_anchors: list[tuple[str | None, int, int]] = []  # per open collection
+        anchored: dict[str, tuple[int, int]] = {}  # anchor: (values, chars) it holds
+        for event in YAML(typ="rt").parse(text):
+            line = event.start_mark.line + 1
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > _MAX_DEPTH:
+                    raise self._refuse(line, f"YAML nested deeper than {_MAX_DEPTH} levels")
+                open_anchors.append((event.anchor, values, chars))
+                values += 1
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
+                anchor, values_before, chars_before = open_anchors.pop()
+                if anchor is not None:
+                    anchored[anchor] = (values - values_before, chars - chars_before)
+            elif isinstance(event, ScalarEvent):
+                if event.style is None and _LONG_NUMBER.fullmatch(event.value):
+                    digits = sum(c.isdigit() for c in event.value)
+                    raise self._refuse(line, f"a number of {digits} digits; no setting takes one")
+                values += 1
+                chars += len(event.value)
+                if event.anchor is not None:
+                    anchored[event.anchor] = (1, len(event.value))
+            elif isinstance(event, AliasEvent):
+                aliases += 1
+                if any(anchor == event.anchor for anchor, _, _ in open_anchors):
+                    raise self._refuse(
+                        line, f"the alias *{event.anchor} is inside its own anchor &{event.anchor}"
+                    )
+                more_values, more_chars = anchored.get(
+                    event.anchor, (1, 0)
+                )  # undefined: ruamel.yaml says so next
+                values += more_values
+                chars += more_chars
+            if values > _MAX_VALUES or chars > _MAX_EXPANDED_CHARS:
+                raise self._refuse(line, _too_big(aliases))
+
+    def _refuse(self, line: int, message: str) -> ConfigError:
+        return ConfigError([ConfigIssue(self.file, line, "", message)])
 
     def substitute(self, node: Any, loc: Loc) -> Any:
         """A plain copy of the YAML tree with `${...}` resolved, noting each path's line."""
@@ -138,21 +258,48 @@ class _Source:
                 )
             )
             return None
-        if isinstance(node, str):
-            return self._expand(str(node), loc)
-        if isinstance(node, bool):
-            return bool(node)
-        if isinstance(node, int):
-            return int(node)
-        if isinstance(node, float):
-            return float(node)
-        return node
+        value = _plain_scalar(node)
+        if isinstance(value, str):
+            value = self._expand(value, loc)
+        if loc and str(loc[-1]) in _secret_fields():
+            self._note_secret(loc, value)
+        return value
+
+    def _note_secret(self, loc: Loc, value: Any) -> None:
+        """A secret field: never shown, whatever its YAML type (`password: 12345` is a number)."""
+        if value is None or value == "":
+            return
+        self.redacted.add(loc)
+        text = str(value)
+        if _PLACEHOLDER.fullmatch(text):
+            self.secrets.discard(text)  # no secret, and the message names it
+            self.issues.append(
+                self.at(
+                    loc,
+                    f"'{text.strip()}' is the placeholder of deploy/env.example; "
+                    "replace it with the real secret",
+                )
+            )
+        else:
+            self.secrets.add(text)
 
     def _expand(self, text: str, loc: Loc) -> str:
         def replace(match: re.Match[str]) -> str:
             if match.group(0) == "$${":
                 return "${"
+            if self.substituted_chars > _MAX_SUBSTITUTED_CHARS:
+                return ""  # reported once, where the limit was crossed
             value, secret = self._resolve(match.group(1), loc)
+            self.substituted_chars += len(value)
+            if self.substituted_chars > _MAX_SUBSTITUTED_CHARS:
+                self.issues.append(
+                    self.at(
+                        loc,
+                        "the values that ${...} brings into the file add up to more than "
+                        f"{_size(_MAX_SUBSTITUTED_CHARS)}",
+                    )
+                )
+                return ""
             if secret or (loc and _SECRET_KEYS.search(str(loc[-1]))):
                 self.redacted.add(loc)
                 if value:
@@ -164,17 +311,13 @@ class _Source:
     def _resolve(self, expr: str, loc: Loc) -> tuple[str, bool]:
         if expr.startswith("file:"):
             target = expr[5:]
-            try:
-                return Path(target).read_text(encoding="utf-8").rstrip("\r\n"), True
-            except OSError as exc:
-                self.issues.append(
-                    self.at(loc, f"cannot read secret file {target}: {exc.strerror}")
-                )
-            except UnicodeDecodeError:
-                self.issues.append(
-                    self.at(loc, f"cannot read secret file {target}: not UTF-8 text")
-                )
-            return "", True
+            content = self.secret_files.get(target)
+            if content is None:  # each file is read once, however many aliases repeat it
+                content = self.secret_files[target] = _read_secret_file(target)
+            if isinstance(content, _Unreadable):
+                self.issues.append(self.at(loc, f"cannot read secret file {target}: {content}"))
+                return "", True
+            return content, True
         match = _VARIABLE.fullmatch(expr)
         if match is None:
             self.issues.append(
@@ -256,9 +399,112 @@ class _Source:
         return found, shown
 
 
+class _Unreadable(Exception):
+    """Why a file is not read; the message completes "cannot read ...: "."""
+
+
+def _read_regular_file(path: Path, limit: int, what: str) -> bytes:
+    """At most `limit` bytes of a regular file. Anything else is refused without being opened:
+    opening a FIFO waits for a writer, and a device (/dev/zero, a serial port) may never end or
+    may act on being opened."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unreadable(f"not a regular file ({_file_kind(info.st_mode)})")
+        if info.st_size > limit:
+            raise _Unreadable(f"it is {_size(info.st_size)}; {what} is at most {_size(limit)}")
+        # Non-blocking, in case it was swapped for a FIFO since: opening does not wait then.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise _Unreadable("not a regular file")
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise _Unreadable(exc.strerror or str(exc)) from None
+    if len(data) > limit:  # grown since, or a file whose size stat does not tell (/proc)
+        raise _Unreadable(f"{what} is at most {_size(limit)}")
+    return data
+
+
+def _read_secret_file(target: str) -> str | _Unreadable:
+    try:
+        raw = _read_regular_file(Path(target), _MAX_SECRET_FILE_BYTES, "a secret file")
+        return raw.decode("utf-8").rstrip("\r\n")
+    except _Unreadable as exc:
+        return exc
+    except UnicodeDecodeError:
+        return _Unreadable("not UTF-8 text")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a plain file")
+
+
+def _size(count: int) -> str:
+    """1 MiB, 64 KiB for the limits; 2.0 MiB, 70.3 KiB for what was found."""
+    for unit, name in ((_MiB, "MiB"), (_KiB, "KiB")):
+        if count >= unit:
+            whole, rest = divmod(count, unit)
+            return f"{whole} {name}" if rest == 0 else f"{count / unit:.1f} {name}"
+    return f"{count} bytes"
+
+
+def _too_big(aliases: int) -> str:
+    limits = f"more than {_MAX_VALUES} values or {_size(_MAX_EXPANDED_CHARS)} of text"
+    if not aliases:
+        return f"the file holds {limits}"
+    return (
+        f"with its aliases expanded the file holds {limits}: an alias (*name) repeats its whole "
+        "anchor, and aliases of aliases multiply"
+    )
+
+
+def _failing_scalar(text: str) -> int | None:
+    """The line of the first scalar that ruamel.yaml cannot convert, if a scalar it is.
+
+    Only called after _check_limits passed: composing is bounded in depth and size."""
+    yaml = YAML(typ="rt")
+    try:
+        stack = [yaml.compose(text)]
+    except Exception:  # then there is no line to give
+        return None
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ScalarNode):
+            try:
+                yaml.constructor.construct_object(node, deep=True)
+            except Exception:  # whatever it raised, this is the value
+                return int(node.start_mark.line) + 1
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, MappingNode):
+            stack.extend(item for pair in reversed(node.value) for item in reversed(pair))
+    return None
+
+
+def _plain_scalar(node: Any) -> Any:
+    # ruamel.yaml's scalar types (ScalarInt, ScalarFloat, ...) as the plain Python value.
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node
+
+
 def _key_line(node: CommentedMap, key: Any) -> int:
     """1-based line of a key; a key brought in by `<<: *anchor` is found where the anchor wrote it."""
-    if key in node.lc.data:
+    if key in (node.lc.data or ()):  # None for an `!!omap`
         return int(node.lc.key(key)[0]) + 1
     for entry in getattr(node, "merge", ()):
         merged = entry[1] if isinstance(entry, tuple) else entry  # ruamel < 0.19: (index, map)
@@ -337,6 +583,14 @@ def _explain(error: Any, *, redact: bool) -> str:
 
 
 _FIELD_NAMES: list[str] = []
+_SECRET_FIELDS: set[str] = set()
+
+
+def _secret_fields() -> set[str]:
+    """Names of the schema's secret fields (`SecretStr`): `password`, `token`."""
+    if not _SECRET_FIELDS:
+        _SECRET_FIELDS.update(_walk_fields(AgentFile, secret_only=True))
+    return _SECRET_FIELDS
 
 
 def _all_field_names() -> list[str]:
@@ -345,16 +599,20 @@ def _all_field_names() -> list[str]:
     return _FIELD_NAMES
 
 
-def _walk_fields(model: type[BaseModel], seen: set[type] | None = None) -> Iterator[str]:
+def _walk_fields(
+    model: type[BaseModel], seen: set[type] | None = None, *, secret_only: bool = False
+) -> Iterator[str]:
     seen = seen if seen is not None else set()
     if model in seen:
         return
     seen.add(model)
     for name, field in model.model_fields.items():
-        yield name
-        for arg in _types_in(field.annotation):
+        types = list(_types_in(field.annotation))
+        if not secret_only or SecretStr in types:
+            yield name
+        for arg in types:
             if isinstance(arg, type) and issubclass(arg, BaseModel):
-                yield from _walk_fields(arg, seen)
+                yield from _walk_fields(arg, seen, secret_only=secret_only)
 
 
 def _types_in(annotation: Any) -> Iterator[Any]:
@@ -419,6 +677,58 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
         if ids.index(alarm.id) != index:
             problems.append((("alarms", index, "id"), f"alarm id '{alarm.id}' is used twice"))
     return problems
+
+
+def plaintext_warnings(config: AgentFile) -> list[tuple[Loc, str]]:
+    """Passwords and tokens that would cross the network readable: valid, but to be fixed."""
+    warnings: list[tuple[Loc, str]] = []
+    mqtt, influx = config.sinks.mqtt, config.sinks.influxdb
+    if mqtt is not None and mqtt.enabled and _has_secret(mqtt.password) and mqtt.tls is None:
+        warnings.append(
+            (
+                ("sinks", "mqtt", "password"),
+                "the password goes to the broker without TLS, readable by anyone on the "
+                "network; add tls: {ca_file: ...} (the broker's TLS port is usually 8883)",
+            )
+        )
+    if (
+        influx is not None
+        and influx.enabled
+        and _has_secret(influx.token)
+        and influx.url.lower().startswith("http://")
+    ):
+        warnings.append(
+            (
+                ("sinks", "influxdb", "url"),
+                "the token goes to InfluxDB over http://, readable by anyone on the network; "
+                "use an https:// URL",
+            )
+        )
+    for name, device in config.devices.items():
+        if device.driver != "opcua" or not _has_secret(device.password):
+            continue
+        if device.security_none:
+            warnings.append(
+                (
+                    ("devices", name, "security"),
+                    "security none: the password and every value travel unencrypted; use "
+                    "policy auto (the default) with mode SignAndEncrypt",
+                )
+            )
+        elif device.security != "none" and device.security.mode == "Sign":
+            warnings.append(
+                (
+                    ("devices", name, "security", "mode"),
+                    "mode Sign signs but does not encrypt: values travel readable, and so does "
+                    "the password with a server whose user token policy does not encrypt it; "
+                    "use SignAndEncrypt",
+                )
+            )
+    return warnings
+
+
+def _has_secret(value: SecretStr | None) -> bool:
+    return value is not None and value.get_secret_value() != ""
 
 
 def _unknown(what: str, name: str, known: Any) -> str:

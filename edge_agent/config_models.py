@@ -97,6 +97,16 @@ class HttpConfig(_Model):
     enabled: Switch = Field(True, description="Off when false or empty.")
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 opens it to the LAN.")
     port: Port = Field(8080, description="TCP port of the page, /health and /metrics.")
+    hostnames: list[str] = Field(
+        [],
+        description="Extra names the page is reached by (e.g. a DNS name of the PC); requests "
+        "for any other host name are refused.",
+    )
+    open_read: Literal["loopback", "everyone", "login"] = Field(
+        "loopback",
+        description="Who may read the page without logging in: this PC only (loopback), "
+        "everyone who reaches the port, or no one. /health and /metrics stay open.",
+    )
 
 
 class AgentConfig(_Model):
@@ -140,6 +150,22 @@ class AgentConfig(_Model):
         description="A device's own time stamp further than this from the local clock is "
         "replaced by the time of receipt (counted).",
     )
+    out_of_service_default_h: float = Field(
+        24,
+        gt=0,
+        description="How long an alarm taken out of service stays out when the command gives "
+        "no duration_s; it returns to service by itself at the end.",
+    )
+    out_of_service_max_days: float = Field(
+        30,
+        gt=0,
+        le=366,
+        description="The longest duration_s an out_of_service command may ask for.",
+    )
+    access_path: Path = Field(
+        Path("var/access.json"),
+        description="Users and API tokens (managed with 'edge-agent user' and 'edge-agent token').",
+    )
     pki_path: Path = Field(
         Path("var/pki"),
         description="The agent's OPC UA certificate and key (made on first start) and its trust list.",
@@ -159,6 +185,12 @@ class AgentConfig(_Model):
                 "no wildcards (+ #) and no spaces"
             )
         return value
+
+    @model_validator(mode="after")
+    def _out_of_service_default_within_max(self) -> AgentConfig:
+        if self.out_of_service_default_h > self.out_of_service_max_days * 24:
+            raise ValueError("out_of_service_default_h is longer than out_of_service_max_days")
+        return self
 
     @property
     def topic_root(self) -> str:

@@ -17,17 +17,25 @@ import threading
 from collections.abc import Callable, Coroutine
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from edge_agent import strict_json
+from edge_agent.access import AccessError, AccessStore, Session, Sessions
+from edge_agent.access.guard import COOKIE, Guard, OpenRead, Refusal, session_id
 
 _log = logging.getLogger(__name__)
 
 Snapshot = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
 _ANSWER_S = 5.0  # how long a request waits for the event loop before calling the agent stuck
 Command = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+_BODY_MAX = 16 * 1024  # a command or a login is a few hundred bytes
+_SOCKET_TIMEOUT_S = 10.0  # a client that stops sending (slowloris) is dropped after this
+_CONNECTIONS_MAX = 64  # beyond it a new connection is closed at once
 
 
 class LocalServer:
@@ -38,12 +46,21 @@ class LocalServer:
         snapshot: Snapshot,
         registry: CollectorRegistry,
         command: Command | None = None,
+        *,
+        access: AccessStore | None = None,
+        hostnames: tuple[str, ...] = (),
+        open_read: OpenRead = "loopback",
     ) -> None:
         self.command = command
         self.host = host
         self.port = port
         self._snapshot = snapshot
         self._registry = registry
+        # Without a users file nobody can log in, and no command is taken: safe by default.
+        self._access = access or AccessStore(Path("/nonexistent/edge-agent-access.json"))
+        self._hostnames = hostnames
+        self._open_read = open_read
+        self.sessions = Sessions()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -55,8 +72,19 @@ class LocalServer:
     def start(self) -> None:
         """Bind and serve; raises OSError (e.g. port in use) before anything runs."""
         loop = asyncio.get_running_loop()
-        handler = _handler(loop, self._snapshot, self._registry, self.command)
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        server = _BoundedServer((self.host, self.port), BaseHTTPRequestHandler)
+        guard = Guard(
+            self._access,
+            self.sessions,
+            listen_host=self.host,
+            port=server.server_address[1],
+            hostnames=self._hostnames,
+            open_read=self._open_read,
+        )
+        server.RequestHandlerClass = _handler(
+            loop, self._snapshot, self._registry, self.command, guard
+        )
+        self._server = server
         # Handler threads are daemons, and not joined at close: a browser's idle keep-alive or
         # pre-connected socket holds one until it goes, and must not hold up a stop.
         self._server.daemon_threads = True
@@ -77,55 +105,189 @@ class LocalServer:
         server.server_close()
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most `_CONNECTIONS_MAX` of them; the rest are closed at once."""
+
+    # The listen queue holds connections until they are accepted (and then counted): with the
+    # default of 5 a burst waits in the kernel, half-open, instead of being answered.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(_CONNECTIONS_MAX)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            _log.warning(
+                "http: over %d connections; one from %s closed", _CONNECTIONS_MAX, client_address[0]
+            )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def _handler(
     loop: asyncio.AbstractEventLoop,
     snapshot: Snapshot,
     registry: CollectorRegistry,
     command: Command | None,
+    guard: Guard,
 ) -> type[BaseHTTPRequestHandler]:
     page = files("edge_agent").joinpath("web/index.html").read_bytes()
     reported: set[str] = set()  # where a non-finite number was found in an answer
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "edge-agent"
+        timeout = _SOCKET_TIMEOUT_S
 
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path in ("/", "/index.html"):
-                self._send(200, "text/html; charset=utf-8", page)
-            elif path == "/api/state":
-                self._send_json(200, self._state())
-            elif path in ("/health", "/health/ready", "/health/live"):
+            if path in ("/health", "/health/ready", "/health/live"):
                 self._health(live_only=path == "/health/live")
-            elif path == "/api/alarms":
-                self._send_json(200, {"alarms": self._state()["alarms"]})
-            elif path == "/metrics":
+                return
+            if path == "/metrics":
                 self._state()  # refreshes the buffer gauges
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+                return
+            if path in ("/", "/index.html"):  # the login form is on it: open, with the host check
+                if not guard.host_ok(self._headers()):
+                    self._refuse(Refusal(421, "this agent does not answer to that host name"))
+                    return
+                self._send(200, "text/html; charset=utf-8", page)
+                return
+            if path == "/api/me":
+                self._me()
+                return
+            refusal = guard.read(self._headers(), self.client_address[0])
+            if refusal is not None:
+                self._refuse(refusal)
+            elif path == "/api/state":
+                self._send_json(200, self._state())
+            elif path == "/api/alarms":
+                self._send_json(200, {"alarms": self._state()["alarms"]})
             else:
                 self._send_json(404, {"error": f"no such page: {path}"})
 
         def do_POST(self) -> None:
-            # POST /api/alarms/<id>/<command> with an optional JSON body {"duration_s":..,"user":..}
-            parts = self.path.split("?", 1)[0].strip("/").split("/")
-            if command is None or len(parts) != 4 or parts[:2] != ["api", "alarms"]:
-                self._send_json(404, {"ok": False, "error": f"no such command path: {self.path}"})
+            path = self.path.split("?", 1)[0]
+            parts = path.strip("/").split("/")
+            is_command = command is not None and len(parts) == 4 and parts[:2] == ["api", "alarms"]
+            if not is_command and path not in ("/api/login", "/api/logout"):
+                self._refuse(Refusal(404, f"no such command path: {path}"), close=True)
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                body = strict_json.loads(self.rfile.read(length) or b"{}") if length else {}
-                if not isinstance(body, dict):
-                    raise ValueError("expected a JSON object")
-            except (ValueError, UnicodeDecodeError) as exc:
-                self._send_json(400, {"ok": False, "error": f"malformed body: {exc}"})
+            # Before the body is read: what another site sends is refused unread.
+            refusal = guard.cross_site(self._headers())
+            if refusal is not None:
+                self._refuse(refusal, close=True)
                 return
-            payload = {**body, "id": parts[2], "command": parts[3]}
+            body = self._body()
+            if body is None:
+                return  # refused already
+            if path == "/api/login":
+                self._login(body)
+            elif path == "/api/logout":
+                self._logout()
+            else:
+                self._command(parts[2], parts[3], body)
+
+        def _command(self, alarm_id: str, name: str, body: dict[str, Any]) -> None:
+            # POST /api/alarms/<id>/<command>, JSON body {"duration_s": .., "reason": ..}
+            checked = guard.command(self._headers(), name)
+            if isinstance(checked, Refusal):
+                self._refuse(checked)
+                return
+            assert command is not None
+            # Who did it is who was verified; a "user" in the body is not taken for it.
+            claimed = ("user", "declared_user")  # a name in the body is not who did it
+            payload = {k: v for k, v in body.items() if k not in claimed}
+            payload.update(id=alarm_id, command=name, user=checked.label)
 
             async def run() -> dict[str, Any]:
                 return command(payload)
 
-            reply = asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=5)
+            reply = asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=_ANSWER_S)
             self._send_json(200 if reply["ok"] else 400, reply)
+
+        def _login(self, body: dict[str, Any]) -> None:
+            name, password = body.get("user"), body.get("password")
+            # Per address and name: guessing one account is slowed, and nobody can lock the
+            # others out from the same address (the PC itself, a NAT).
+            client = f"{self.client_address[0]} {str(name)[:64]!r}"
+            if not guard.sessions.may_try(client):
+                self._refuse(Refusal(429, "too many failed logins; wait a minute"))
+                return
+            identity = None
+            if isinstance(name, str) and isinstance(password, str):
+                try:
+                    guard.store.reload()
+                    identity = guard.store.verify_password(name, password)
+                except AccessError as exc:
+                    _log.error("http: login refused: %s", exc)
+            if identity is None:
+                guard.sessions.failed(client)
+                _log.warning("http: failed login for %r from %s", name, self.client_address[0])
+                self._refuse(Refusal(401, "wrong user name or password"))
+                return
+            sid, session = guard.sessions.create(identity)
+            _log.info("http: %s logged in from %s", identity.name, self.client_address[0])
+            cookie = f"{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/"
+            self._send_json(200, _me(session), cookie=cookie)
+
+        def _logout(self) -> None:
+            guard.sessions.end(session_id(self._headers()))
+            cookie = f"{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+            self._send_json(200, {"ok": True, "user": None}, cookie=cookie)
+
+        def _me(self) -> None:
+            identity, session = guard.identity(self._headers())
+            if session is not None:
+                self._send_json(200, _me(session))
+            else:
+                who = {"user": identity.label, "role": identity.role} if identity else {}
+                self._send_json(200, {"ok": True, "user": None, **who})
+
+        def _body(self) -> dict[str, Any] | None:
+            """The request's JSON object, or None after answering why it cannot be had."""
+            raw_length = self.headers.get("Content-Length")
+            try:
+                length = int(raw_length) if raw_length is not None else 0
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                self._refuse(Refusal(400, "Content-Length is not a length"), close=True)
+                return None
+            if length > _BODY_MAX:
+                self._refuse(Refusal(413, f"a body of at most {_BODY_MAX} bytes"), close=True)
+                return None
+            try:
+                body = strict_json.loads(self.rfile.read(length)) if length else {}
+                if not isinstance(body, dict):
+                    raise ValueError("expected a JSON object")
+            except (ValueError, UnicodeDecodeError) as exc:
+                self._refuse(Refusal(400, f"malformed body: {exc}"))
+                return None
+            except RecursionError:
+                self._refuse(Refusal(400, "malformed body: nested too deeply"))
+                return None
+            return body
+
+        def _headers(self) -> dict[str, str]:
+            return {k.lower(): v for k, v in self.headers.items()}
+
+        def _refuse(self, refusal: Refusal, *, close: bool = False) -> None:
+            if close:  # the rest of the request cannot be told from the next one: end there
+                self.close_connection = True
+            self._send_json(refusal.status, {"ok": False, "error": refusal.error})
 
         def _health(self, *, live_only: bool) -> None:
             """Liveness: the agent's loop answers. Readiness: also every device and sink works."""
@@ -143,7 +305,7 @@ def _handler(
         def _state(self) -> dict[str, Any]:
             return asyncio.run_coroutine_threadsafe(snapshot(), loop).result(timeout=_ANSWER_S)
 
-        def _send_json(self, status: int, body: dict[str, Any]) -> None:
+        def _send_json(self, status: int, body: dict[str, Any], cookie: str | None = None) -> None:
             try:
                 text = json.dumps(body, ensure_ascii=False, allow_nan=False)
             except ValueError:
@@ -155,10 +317,16 @@ def _handler(
                     reported.add(where)
                     _log.error("http %s: %s; answered 500", self.path.split("?", 1)[0], error)
                 status, text = 500, json.dumps({"ok": False, "error": error}, ensure_ascii=False)
-            self._send(status, "application/json; charset=utf-8", text.encode())
+            self._send(status, "application/json; charset=utf-8", text.encode(), cookie)
 
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
+        def _send(
+            self, status: int, content_type: str, body: bytes, cookie: str | None = None
+        ) -> None:
             self.send_response(status)
+            if cookie is not None:
+                self.send_header("Set-Cookie", cookie)
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
@@ -169,6 +337,11 @@ def _handler(
             _log.debug("http: " + format, *args)
 
     return Handler
+
+
+def _me(session: Session) -> dict[str, Any]:
+    identity = session.identity
+    return {"ok": True, "user": identity.name, "role": identity.role, "csrf": session.csrf}
 
 
 def _non_finite_at(value: Any, path: str = "") -> str | None:

@@ -86,3 +86,16 @@ class Metrics:
             "Size of the local buffer on disk (database and write-ahead log)",
             registry=r,
         )
+        self.commands_refused = Counter(
+            "edge_commands_refused",
+            "MQTT commands refused, by reason (too_large, rate_limited, bad_request_id, "
+            "malformed, bad_field, retired_topic, role, refused)",
+            ["reason"],
+            registry=r,
+        )
+        self.command_replies_dropped = Counter(
+            "edge_command_replies_dropped",
+            "Replies to MQTT commands dropped unsent: the oldest waiting one when the small "
+            "reply queue was full (the broker down or slow)",
+            registry=r,
+        )

@@ -45,6 +45,7 @@ from typing import Any, Literal, TypeVar
 from edge_agent.backoff import Backoff
 from edge_agent.commit_times import CommitTimes
 from edge_agent.errors import EdgeAgentError
+from edge_agent.private_files import private_dir, private_file, restrict
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -462,8 +463,9 @@ class Outbox:
 
     def _take_lock(self) -> None:
         """Hold `<buffer>.lock` for the agent's life; a second agent on the same file stops here."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = Path(f"{self.path}.lock")
+        # Missing folders are made 0700; an existing one is someone's choice (see private_files).
+        private_dir(self.path.parent)
+        lock = private_file(Path(f"{self.path}.lock"))
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -497,6 +499,12 @@ class Outbox:
             self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
+        # SQLite would create the file 0644 (less the umask), and it creates -wal and -shm with
+        # the mode of the database file: so the file is made 0600 first, and the three files of
+        # an earlier version are narrowed.
+        private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            restrict(f"{self.path}{suffix}")
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -525,6 +533,7 @@ class Outbox:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.replace(f"{self.path}{suffix}", f"{target}{suffix}")
+            restrict(f"{target}{suffix}")  # a moved file is never left more open than 0600
         return target
 
     def _close_db(self) -> None:

@@ -8,6 +8,11 @@ suppressed by design (`suppress_when`), out of service. States:
 
 Activating makes an alarm unacknowledged; acknowledging an active alarm makes it ack_active, a
 returned one normal; an acknowledged alarm that clears goes to normal.
+
+Hiding an alarm always has a reason and an end: `shelve` for at most 7 days, `out_of_service` for
+`agent.out_of_service_default_h` unless told otherwise and at most `agent.out_of_service_max_days`.
+An alarm still active when it comes back (by command or at expiry) must be seen again: it is
+unacknowledged.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ __all__ = ["AlarmManager", "CommandError"]
 import logging
 import math
 from collections import deque
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 from edge_agent.compute.detectors import (
     Detector,
@@ -37,10 +43,20 @@ _log = logging.getLogger(__name__)
 NS = 1_000_000_000
 SEVERITY = {"low": 250, "medium": 500, "high": 750, "urgent": 1000}  # OPC UA Part 9, 1..1000
 COMMANDS = ("ack", "shelve", "unshelve", "reset", "out_of_service", "in_service")
+SHELVE_MAX_S = 7 * 86400
+REASON_MAX = 200  # characters of a shelve or out_of_service reason
 
 
 class CommandError(ValueError):
     """A command that cannot be carried out; nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLimits:
+    """How long out_of_service lasts when no duration is given, and at most (agent settings)."""
+
+    default_s: float = 24 * 3600.0
+    max_s: float = 30 * 86400.0
 
 
 class Alarm:
@@ -54,8 +70,11 @@ class Alarm:
         self.active = False
         self.acked = True
         self.shelved_until_ns: int | None = None
+        self.shelve_reason: str | None = None
         self.suppressed = False
         self.out_of_service = False
+        self.out_of_service_until_ns: int | None = None
+        self.out_of_service_reason: str | None = None
         self.level: str | None = None
         self.value: float | None = None
         self.statistic: float | None = None
@@ -84,12 +103,25 @@ class Alarm:
             self.level = verdict.level
         self.settle(t_ns)
 
+    @property
+    def reason(self) -> str | None:
+        """Why the alarm is hidden now (out of service first, as in `state`)."""
+        if self.out_of_service:
+            return self.out_of_service_reason
+        return self.shelve_reason if self.shelved_until_ns is not None else None
+
     def settle(self, t_ns: int) -> None:
         """Apply the delays: the raw condition becomes the alarm's once it has held long enough."""
         if self.shelved_until_ns is not None and t_ns >= self.shelved_until_ns:
-            self.shelved_until_ns = None
+            self.shelved_until_ns = self.shelve_reason = None
             if self.active:
                 self.acked = False  # back from the shelf still active: it must be seen again
+        until = self.out_of_service_until_ns
+        if self.out_of_service and until is not None and t_ns >= until:
+            self.out_of_service = False
+            self.out_of_service_until_ns = self.out_of_service_reason = None
+            if self.active:
+                self.acked = False  # back in service still active: it must be seen again
         if self.raw == self.active:
             return
         delay = self.config.on_delay_s if self.raw else self.config.off_delay_s
@@ -105,6 +137,8 @@ class Alarm:
             events.append(self.raw_since_ns + round(delay * NS))
         if self.shelved_until_ns is not None:
             events.append(self.shelved_until_ns)
+        if self.out_of_service and self.out_of_service_until_ns is not None:
+            events.append(self.out_of_service_until_ns)
         if (
             isinstance(self.detector, RunHoursDetector)
             and (due := self.detector.due_ns()) is not None
@@ -112,7 +146,9 @@ class Alarm:
             events.append(due)
         return min(events) if events else None
 
-    def command(self, t_ns: int, name: str, args: dict[str, Any]) -> None:
+    def command(
+        self, t_ns: int, name: str, args: dict[str, Any], service: ServiceLimits = ServiceLimits()
+    ) -> None:
         if name == "ack":
             if self.acked:
                 raise CommandError(
@@ -121,9 +157,11 @@ class Alarm:
             self.acked = True
         elif name == "shelve":
             duration = args.get("duration_s")
-            if not isinstance(duration, int | float) or not 0 < duration <= 7 * 86400:
-                raise CommandError("shelve needs duration_s, from 1 s to 7 days")
+            if not _is_number(duration) or not 0 < duration <= SHELVE_MAX_S:
+                raise CommandError("shelve needs duration_s, from 1 s to 7 days, and a reason")
+            reason = _reason(name, args)
             self.shelved_until_ns = t_ns + round(duration * NS)
+            self.shelve_reason = reason
         elif name == "unshelve":
             if self.shelved_until_ns is None:
                 raise CommandError(f"alarm {self.config.id} is not shelved")
@@ -141,9 +179,21 @@ class Alarm:
             self.raw_since_ns = t_ns
             self.level = None
         elif name == "out_of_service":
+            duration = args.get("duration_s", service.default_s)
+            if not _is_number(duration) or not 0 < duration <= service.max_s:
+                raise CommandError(
+                    f"out_of_service takes duration_s up to {service.max_s / 86400:g} days "
+                    f"(default {service.default_s / 3600:g} h), and needs a reason"
+                )
+            reason = _reason(name, args)
             self.out_of_service = True
+            self.out_of_service_until_ns = t_ns + round(duration * NS)
+            self.out_of_service_reason = reason
         elif name == "in_service":
-            self.out_of_service = False
+            if not self.out_of_service:
+                raise CommandError(f"alarm {self.config.id} is not out of service")
+            self.out_of_service_until_ns = t_ns
+            self.settle(t_ns)
         else:
             raise CommandError(f"unknown command {name!r}; known: {', '.join(COMMANDS)}")
 
@@ -154,7 +204,12 @@ class Alarm:
             "unack_active",
             "ack_active",
         )  # behind a shelf, levels are not news
-        seen = (self.state, self.level if announced else None, self.shelved_until_ns)
+        seen = (
+            self.state,
+            self.level if announced else None,
+            self.shelved_until_ns,
+            self.out_of_service_until_ns,
+        )
         if seen == self.published and event == "change":
             return None
         self.published = seen
@@ -180,6 +235,10 @@ class Alarm:
             "shelved_until": iso_utc(self.shelved_until_ns) if self.shelved_until_ns else None,
             "suppressed": self.suppressed,
             "out_of_service": self.out_of_service,
+            "out_of_service_until": (
+                iso_utc(self.out_of_service_until_ns) if self.out_of_service_until_ns else None
+            ),
+            "reason": self.reason,
         }
         return Record("alarm", c.id, t_ns, body)
 
@@ -190,8 +249,11 @@ class Alarm:
             "active",
             "acked",
             "shelved_until_ns",
+            "shelve_reason",
             "suppressed",
             "out_of_service",
+            "out_of_service_until_ns",
+            "out_of_service_reason",
             "level",
             "value",
             "statistic",
@@ -240,6 +302,13 @@ class AlarmManager:
             for device in self._devices_of(alarm):
                 self._by_device.setdefault(device, []).append(alarm_config.id)
         self.flood = FloodGuard(config.alarm_flood)
+        self.service = ServiceLimits(
+            default_s=config.agent.out_of_service_default_h * 3600,
+            max_s=config.agent.out_of_service_max_days * 86400,
+        )
+        # Restored from a state saved before out_of_service had an end: it gets the default
+        # duration from the first instant time moves on (restore itself is not told the time).
+        self._undated: list[Alarm] = []
         self._running = {
             a.config.id: Expression(a.config.running)  # type: ignore[union-attr]
             for a in self.alarms.values()
@@ -259,7 +328,7 @@ class AlarmManager:
         return {ref.split(".", 1)[0] for ref in refs}
 
     def on_batch(self, device: str, tags: TagTable, t_ns: int) -> list[Record]:
-        records: list[Record] = []
+        records = self._date_restored(t_ns)
         for alarm_id in self._by_device.get(device, ()):
             alarm = self.alarms[alarm_id]
             condition = self._judge(alarm, tags, t_ns)
@@ -318,8 +387,9 @@ class AlarmManager:
                 id=alarm_id, type="system", priority=priority, message=detail
             )
             alarm = self.alarms[alarm_id] = Alarm(config, Detector())
+        records = self._date_restored(t_ns)
         alarm.judge(t_ns, Verdict(active, "system" if active else None, None, detail), None)
-        return self.flood.filter(self._announce(alarm, t_ns), t_ns)
+        return self.flood.filter(records + self._announce(alarm, t_ns), t_ns)
 
     def next_event_ns(self) -> int | None:
         events = [e for a in self.alarms.values() if (e := a.next_event_ns()) is not None]
@@ -328,8 +398,9 @@ class AlarmManager:
         return min(events) if events else None
 
     def step_to(self, t_ns: int) -> list[Record]:
-        """Time passed: delays expire, shelves run out, running hours count, floods end."""
-        records: list[Record] = []
+        """Time passed: delays expire, shelves and out of service run out, running hours count,
+        floods end."""
+        records = self._date_restored(t_ns)
         for alarm in self.alarms.values():
             if isinstance(alarm.detector, RunHoursDetector):
                 verdict = alarm.detector.advance(t_ns)
@@ -340,19 +411,56 @@ class AlarmManager:
         return self.flood.filter(records, t_ns)
 
     def command(self, t_ns: int, payload: dict[str, Any]) -> list[Record]:
-        """Carry out an operator's command; raises CommandError (changing nothing) when it cannot."""
+        """Carry out an operator's command; raises CommandError (changing nothing) when it cannot.
+
+        `user` is who the path the command came by verified (a login, a token, the MQTT topic of
+        a role the broker checked); `declared_user` a name the sender gave, kept apart from it.
+        """
         name, alarm_id = payload.get("command"), payload.get("id")
         if not isinstance(name, str) or not isinstance(alarm_id, str):
             raise CommandError(
-                'a command is {"command": "ack", "id": "<alarm id>"} (shelve adds "duration_s")'
+                'a command is {"command": "ack", "id": "<alarm id>"} (shelve adds "duration_s" '
+                'and "reason")'
             )
         alarm = self.alarms.get(alarm_id)
         if alarm is None:
             known = ", ".join(sorted(self.alarms)) or "none"
             raise CommandError(f"unknown alarm {alarm_id!r} (configured: {known})")
-        alarm.command(t_ns, name, payload)
-        _log.info("alarm %s: %s by %s", alarm_id, name, payload.get("user") or "an operator")
-        return self.flood.filter(self._announce(alarm, t_ns, event=name), t_ns)
+        alarm.command(t_ns, name, payload, self.service)
+        records = self._date_restored(t_ns)
+        user, declared = payload.get("user"), payload.get("declared_user")
+        _log.info(
+            "alarm %s: %s by %s%s%s",
+            alarm_id,
+            name,
+            user or "an unnamed user",
+            f" (who says they are {declared!r})" if declared else "",
+            f"; reason: {payload['reason'].strip()}"
+            if name in ("shelve", "out_of_service")
+            else "",
+        )
+        for record in self._announce(alarm, t_ns, event=name):
+            record.body.update(user=user, declared_user=declared)
+            records.append(record)
+        return self.flood.filter(records, t_ns)
+
+    def _date_restored(self, t_ns: int) -> list[Record]:
+        """Give an end to out_of_service restored without one (see `restore`), from t_ns."""
+        if not self._undated:
+            return []
+        records: list[Record] = []
+        for alarm in self._undated:
+            if alarm.out_of_service and alarm.out_of_service_until_ns is None:
+                alarm.out_of_service_until_ns = t_ns + round(self.service.default_s * NS)
+                _log.warning(
+                    "alarm %s was out of service without an end (saved by an older version): "
+                    "it returns to service at %s unless an engineer says otherwise",
+                    alarm.config.id,
+                    iso_utc(alarm.out_of_service_until_ns),
+                )
+                records += self._announce(alarm, t_ns)
+        self._undated = []
+        return records
 
     def states(self) -> list[dict[str, Any]]:
         return [
@@ -378,6 +486,11 @@ class AlarmManager:
         for alarm_id, saved in state.get("alarms", {}).items():
             if alarm_id in self.alarms:
                 self.alarms[alarm_id].restore(saved)
+        self._undated = [
+            a
+            for a in self.alarms.values()
+            if a.out_of_service and a.out_of_service_until_ns is None
+        ]
         self.flood.restore(state.get("flood", {}))
 
 
@@ -456,6 +569,21 @@ class FloodGuard:
                 body = {k: _finite_or_none(v) for k, v in body.items()}
             self.held[key] = Record(kind, record_key, ts_ns, body)
         self.held_count = state.get("held_count", 0)
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _reason(command: str, args: dict[str, Any]) -> str:
+    """The reason a command hides an alarm: required, one line, at most REASON_MAX characters."""
+    reason = args.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise CommandError(f"{command} needs a reason (who asked, why: a work order, a fault)")
+    reason = reason.strip()
+    if len(reason) > REASON_MAX or not reason.isprintable():
+        raise CommandError(f"a reason is one line of at most {REASON_MAX} characters")
+    return reason
 
 
 def _finite_or_none(value: Any) -> Any:

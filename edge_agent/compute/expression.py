@@ -2,7 +2,12 @@
 
 Integrators write `plc.running == 1 and not plc.estop`; it is checked once at load (only names,
 numbers, strings, comparisons, arithmetic and and/or/not; never calls or attribute chains) and
-evaluated by simpleeval, so YAML can never run Python.
+evaluated by simpleeval, so YAML can never run Python. A tag is read as `values[device][tag]`, never
+as an attribute, so tags named `values`, `keys` or `get` read their value, not a method of a dict.
+
+A rule is at most MAX_RULE_CHARS characters and nests at most MAX_RULE_DEPTH levels (a chain of
+`+` nests one level per term); simpleeval evaluates recursively, and a deeper rule would end in a
+RecursionError at every evaluation instead of an error at load. Names starting with `_` are refused.
 
 Arithmetic that leaves the finite numbers (an overflow to infinity, infinity minus infinity) raises
 ArithmeticError, like a division by zero does: the rule cannot be evaluated on these values, which
@@ -11,7 +16,7 @@ callers treat as unknown, never as true or false.
 
 from __future__ import annotations
 
-__all__ = ["Expression", "ExpressionError"]
+__all__ = ["MAX_RULE_CHARS", "MAX_RULE_DEPTH", "Expression", "ExpressionError"]
 
 import ast
 import math
@@ -21,6 +26,12 @@ from typing import Any
 from simpleeval import DEFAULT_OPERATORS, SimpleEval
 
 from edge_agent.samples import Value
+
+# Long enough for any rule people write (a fault rule over twenty bits is some 500 characters).
+MAX_RULE_CHARS = 1000
+# simpleeval takes two Python frames per level: 32 levels stay far below the recursion limit, on
+# top of whatever stack the caller has. `a + b + ... > 0` with 30 terms still fits.
+MAX_RULE_DEPTH = 32
 
 _ALLOWED = (
     ast.Expression,
@@ -94,6 +105,23 @@ class ExpressionError(ValueError):
     """The text is not an expression this agent accepts; the message says why."""
 
 
+class _TagEvaluator(SimpleEval):
+    """simpleeval reading `device.tag` as `names[device][tag]`.
+
+    simpleeval's own attribute access tries `getattr` first, so on a dict of values `press1.values`
+    was the dict's `values` method (never equal to 1) and `press1.format` was refused.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(operators=_OPERATORS, functions={})
+        self.nodes[ast.Attribute] = self._read_tag
+
+    def _read_tag(self, node: ast.Attribute) -> Value:
+        device = node.value
+        assert isinstance(device, ast.Name)  # _check allows nothing else
+        return self.names[device.id][node.attr]
+
+
 class Expression:
     """A parsed rule; `refs` lists the 'device.tag' names it reads."""
 
@@ -101,15 +129,23 @@ class Expression:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        if len(text) > MAX_RULE_CHARS:
+            raise ExpressionError(
+                f"the rule is {len(text)} characters long; at most {MAX_RULE_CHARS}: "
+                "split it, or compute the value in the PLC"
+            )
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
             raise ExpressionError(
                 f"not a valid expression: {exc.msg} at column {exc.offset}"
             ) from None
+        except (RecursionError, MemoryError):  # the parser's own limits, if any remain
+            raise ExpressionError(f"the rule nests deeper than {MAX_RULE_DEPTH} levels") from None
+        _check_depth(tree.body)
         self.refs = frozenset(_check(tree))
         self._tree = tree.body
-        self._evaluator = SimpleEval(operators=_OPERATORS, functions={})
+        self._evaluator = _TagEvaluator()
 
     def evaluate(self, values: Mapping[str, Mapping[str, Value]]) -> Value:
         """Evaluate over current values, `values[device][tag]`; every ref must be present.
@@ -122,8 +158,26 @@ class Expression:
         return result
 
 
+def _check_depth(root: ast.expr) -> None:
+    """Refuse a rule nested deeper than MAX_RULE_DEPTH expression levels (without recursing)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_RULE_DEPTH:
+            raise ExpressionError(
+                f"the rule nests deeper than {MAX_RULE_DEPTH} levels (each 'not', sign and "
+                "operator of a chain such as a + b + c adds one); split it"
+            )
+        stack.extend(
+            (child, depth + 1)
+            for child in ast.iter_child_nodes(node)
+            if isinstance(child, ast.expr)
+        )
+
+
 def _check(tree: ast.AST) -> set[str]:
     refs: set[str] = set()
+    bases = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
             what = _CONSTRUCTS.get(type(node).__name__, f"'{type(node).__name__}'")
@@ -139,16 +193,18 @@ def _check(tree: ast.AST) -> set[str]:
             raise ExpressionError(
                 f"{node.value} is not a finite number; write a number such as 1e9"
             )
-        if isinstance(node, ast.Name) and not _is_attribute_base(tree, node):
+        if isinstance(node, ast.Name) and id(node) not in bases:
             raise ExpressionError(f"'{node.id}' is not a tag: write it as device.tag")
         if isinstance(node, ast.Attribute):
             if not isinstance(node.value, ast.Name):
                 raise ExpressionError("a tag is written device.tag, with exactly one dot")
-            refs.add(f"{node.value.id}.{node.attr}")
+            ref = f"{node.value.id}.{node.attr}"
+            if node.value.id.startswith("_") or node.attr.startswith("_"):
+                raise ExpressionError(
+                    f"'{ref}': names starting with '_' are not allowed in a rule; rename the "
+                    "device or tag"
+                )
+            refs.add(ref)
     if not refs:
         raise ExpressionError("the expression reads no tag")
     return refs
-
-
-def _is_attribute_base(tree: ast.AST, name: ast.Name) -> bool:
-    return any(isinstance(n, ast.Attribute) and n.value is name for n in ast.walk(tree))

@@ -19,6 +19,7 @@ from urllib3.exceptions import HTTPError
 from edge_agent.config_models import InfluxSinkConfig
 from edge_agent.errors import ConnectError, RejectedError
 from edge_agent.outbox import StoredRecord
+from edge_agent.redaction import scrub, without_credentials
 from edge_agent.sinks.lineproto import lines_for
 
 # Answers about the content of a batch: resending it unchanged cannot succeed. 400 bad line
@@ -43,7 +44,7 @@ class InfluxSink:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.config.url} bucket {self.config.bucket}"
+        return f"{without_credentials(self.config.url)} bucket {self.config.bucket}"
 
     async def start(self) -> None:
         token = self.config.token.get_secret_value() if self.config.token else ""
@@ -64,14 +65,16 @@ class InfluxSink:
             await asyncio.to_thread(self._post, records)
         except ApiException as exc:
             self._connected = exc.status is not None and exc.status < 500
-            answer = f"InfluxDB answered {exc.status} {exc.reason}: {_body(exc)}"
+            # What the server says can hold what it was sent (a proxy echoing the token).
+            answer = scrub(f"InfluxDB answered {exc.status} {exc.reason}: {_body(exc)}")
             if exc.status in _REFUSED:
                 raise RejectedError(answer) from None
             raise ConnectError(answer) from None
         except (HTTPError, OSError) as exc:
             self._connected = False
             raise ConnectError(
-                f"cannot reach InfluxDB at {self.config.url}: {type(exc).__name__}"
+                f"cannot reach InfluxDB at {without_credentials(self.config.url)}: "
+                f"{type(exc).__name__}"
             ) from None
         self._connected = True
 

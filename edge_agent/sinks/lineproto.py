@@ -171,6 +171,12 @@ def _alarm(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
         f"message={text_field(body['message'])}",
     ]
     fields += [f"{k}={number(body[k])}" for k in ("value", "statistic") if _finite(body.get(k))]
+    # Who did it (verified), what they said about themselves, and why: for the audit trail.
+    fields += [
+        f"{k}={text_field(str(body[k]))}"
+        for k in ("event", "user", "declared_user", "reason")
+        if body.get(k)
+    ]
     return [f"alarm,{series} {','.join(fields)} {ts_ms}"]
 
 

@@ -13,7 +13,10 @@ Topics (`<root>` is `agent.topic_prefix`, default `edge/<agent id>`):
   <root>/alarms/events                 every alarm transition
   <root>/alarms/flood                  flood begin / end, retained
   <root>/conditions/<id>               latest condition (vibration zone, time to limit), retained
-  <root>/commands/alarms               commands in (ack, shelve, ...); replies on .../reply
+  <root>/commands/alarms/operator      commands in, operator role (see edge_agent.commands)
+  <root>/commands/alarms/engineer      commands in, engineer role
+  <root>/commands/alarms/reply         replies: published from a small volatile queue of their
+                                       own (`publish_volatile`), never through the buffer
 
 Every payload is JSON with `seq`, the buffer's sequence number: a consumer that sees a number
 again after a reconnect or restart knows it is a duplicate. A batch counts as delivered only when
@@ -35,7 +38,7 @@ import socket
 import ssl
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -43,6 +46,7 @@ import paho.mqtt.client as mqtt
 from edge_agent.config_models import MqttSinkConfig
 from edge_agent.errors import ConnectError
 from edge_agent.outbox import StoredRecord
+from edge_agent.redaction import scrub_tree, without_credentials
 from edge_agent.timefmt import iso_utc
 
 _log = logging.getLogger(__name__)
@@ -52,6 +56,8 @@ Message = tuple[str, str, bool]  # topic, payload, retain
 # is bounded); the offline message may take all but the last 0.4 s of it.
 _CLOSE_S = 1.2
 _DISCONNECT_S = 0.4
+VOLATILE_MAX = 100  # messages waiting to be published that are not worth buffering (replies)
+_VOLATILE_IN_FLIGHT = 10  # of them handed to paho and not yet acknowledged
 
 
 class MqttSink:
@@ -62,11 +68,12 @@ class MqttSink:
         config: MqttSinkConfig,
         agent_id: str,
         topic_root: str,
-        on_command: Callable[[bytes], None] | None = None,
+        on_command: Callable[[str, bytes], None] | None = None,
+        command_topics: Iterable[str] = (),
     ) -> None:
         self.config = config
         self.on_command = on_command
-        self.command_topic = f"{topic_root}/commands/alarms"
+        self.command_topics = frozenset(command_topics) if on_command is not None else frozenset()
         self.root = topic_root
         self.client_id = config.client_id or agent_id
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -76,6 +83,11 @@ class MqttSink:
         self._wake_scheduled = False
         self._connected = threading.Event()
         self._closing = False
+        # Replies and the like: bounded, the oldest dropped when full; lost on a stop.
+        self._volatile: deque[tuple[str, str]] = deque(maxlen=VOLATILE_MAX)
+        self._volatile_ready = asyncio.Event()
+        self._volatile_task: asyncio.Task[None] | None = None
+        self._subscribing: dict[int, list[str]] = {}  # subscribe mid -> topics, paho's thread
 
     @property
     def connected(self) -> bool:
@@ -83,7 +95,7 @@ class MqttSink:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.config.host}:{self.config.port}"
+        return f"{without_credentials(self.config.host)}:{self.config.port}"
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -108,11 +120,48 @@ class MqttSink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
         # connect_async + loop_start: paho connects and reconnects on its own thread, so a broker
         # that is down at start-up is retried like one that goes down later.
         client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s)
         client.loop_start()
+        if self._volatile_task is not None:
+            self._volatile_task.cancel()
+        self._volatile_task = asyncio.create_task(self._send_volatile(), name="mqtt volatile")
+
+    def publish_volatile(self, topic: str, payload: str) -> bool:
+        """Publish a message not worth buffering (a command reply) as soon as the broker is there.
+
+        It waits in a queue of VOLATILE_MAX messages; False when the oldest waiting one had to be
+        dropped to make room (the broker away or slow). Nothing of it touches the durable buffer.
+        """
+        room = len(self._volatile) < VOLATILE_MAX
+        self._volatile.append((topic, payload))
+        self._volatile_ready.set()
+        return room
+
+    async def _send_volatile(self) -> None:
+        """Hand waiting volatile messages to paho while connected, a few unacknowledged at most."""
+        in_flight: list[mqtt.MQTTMessageInfo] = []
+        while True:
+            in_flight = [info for info in in_flight if not info.is_published()]
+            client = self._client
+            if not self._volatile:
+                self._volatile_ready.clear()
+                await self._volatile_ready.wait()
+                continue
+            if client is None or not self.connected or len(in_flight) >= _VOLATILE_IN_FLIGHT:
+                await asyncio.sleep(0.02)
+                continue
+            topic, payload = self._volatile.popleft()
+            info = client.publish(topic, payload, qos=1, retain=False)
+            # NO_CONN (the link just went): paho keeps a QoS 1 message and sends it on reconnect.
+            if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                in_flight.append(info)
+            else:  # paho did not take it: again later
+                self._volatile.appendleft((topic, payload))
+                await asyncio.sleep(0.02)
 
     async def deliver(self, records: list[StoredRecord]) -> None:
         client = self._client
@@ -145,6 +194,9 @@ class MqttSink:
         keep-alive runs out (29 s measured with the default 30 s): then the socket is shut, which
         ends that thread at once. The broker then publishes the agent's last will, `offline`.
         """
+        if self._volatile_task is not None:
+            self._volatile_task.cancel()  # replies still waiting are not worth holding a stop
+            self._volatile_task = None
         client, self._client = self._client, None
         if client is None:
             return
@@ -187,8 +239,25 @@ class MqttSink:
         self._connected.set()
         _log.info("MQTT connected to %s as %s", self.endpoint, self.client_id)
         client.publish(f"{self.root}/status", "online", qos=1, retain=True)
-        if self.on_command is not None:
-            client.subscribe(self.command_topic, qos=1)  # again after every reconnect
+        if self.command_topics:  # again after every reconnect
+            topics = sorted(self.command_topics)
+            _rc, mid = client.subscribe([(topic, 1) for topic in topics])
+            if mid is not None:
+                self._subscribing[mid] = topics
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: Any, _props: Any
+    ) -> None:
+        topics = self._subscribing.pop(mid, [])
+        for topic, reason in zip(topics, reasons, strict=False):
+            if reason.is_failure:
+                _log.error(
+                    "MQTT broker %s refused the subscription to %s (%s): commands sent there "
+                    "never reach this agent; check the broker's ACL (deploy/mosquitto.acl)",
+                    self.endpoint,
+                    topic,
+                    reason,
+                )
 
     def _on_disconnect(
         self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any
@@ -211,10 +280,10 @@ class MqttSink:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         loop, handler = self._loop, self.on_command
-        if loop is None or handler is None or message.topic != self.command_topic:
+        if loop is None or handler is None or message.topic not in self.command_topics:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-            loop.call_soon_threadsafe(handler, bytes(message.payload))
+            loop.call_soon_threadsafe(handler, message.topic, bytes(message.payload))
 
     def _wake(self) -> None:
         self._wake_scheduled = False
@@ -252,7 +321,8 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
             payload = {**meta, "value": value, "quality": quality.get(tag, "good")}
             yield f"{root}/devices/{body['device']}/{tag}", _json(payload), config.retain_values
     elif kind == "link":
-        yield f"{root}/devices/{body['device']}/link", _json({**meta, **body}), True
+        # The device's last error leaves the agent here: no secret in it (see redaction).
+        yield f"{root}/devices/{body['device']}/link", _json(scrub_tree({**meta, **body})), True
     elif kind == "state":
         yield f"{root}/machines/{body['machine']}/state", _json({**meta, **body}), True
     elif kind == "oee":
@@ -273,7 +343,7 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
         yield f"{root}/conditions/{body['id']}", _json({**meta, **body}), True
     elif kind == "alarm_flood":
         yield f"{root}/alarms/flood", _json({**meta, **body}), True
-    elif kind == "command_reply":
+    elif kind == "command_reply":  # buffered by an older version; replies are volatile now
         yield f"{root}/commands/alarms/reply", _json({**meta, **body}), False
 
 

@@ -295,7 +295,9 @@ def test_isa_18_2_transitions_and_commands() -> None:
 def test_shelving_expires_back_into_an_unacknowledged_alarm() -> None:
     e = engine([{"id": "hot", "type": "limit", "tag": "plc.x", "high": 80}])
     feed(e, 0, x=50.0)
-    [shelved] = accepted(e, {"command": "shelve", "id": "hot", "duration_s": 60}, 1 * S)
+    [shelved] = accepted(
+        e, {"command": "shelve", "id": "hot", "duration_s": 60, "reason": "sensor swap"}, 1 * S
+    )
     assert (
         shelved.body["state"] == "shelved"
         and shelved.body["shelved_until"] == "1970-01-01T00:01:01.000Z"
@@ -320,7 +322,7 @@ def test_suppressed_by_design_and_out_of_service() -> None:
     )
     assert [r.body["state"] for r in feed(e, 0, x=90.0, running=False)] == ["suppressed"]
     assert [r.body["state"] for r in feed(e, 1, x=90.0, running=True)] == ["unack_active"]
-    [oos] = accepted(e, {"command": "out_of_service", "id": "hot"}, 2 * S)
+    [oos] = accepted(e, {"command": "out_of_service", "id": "hot", "reason": "WO-7"}, 2 * S)
     assert oos.body["state"] == "out_of_service"
     [back] = accepted(e, {"command": "in_service", "id": "hot"}, 3 * S)
     assert back.body["state"] == "unack_active"

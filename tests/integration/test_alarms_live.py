@@ -56,7 +56,8 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
     agent_id = f"it-{uuid.uuid4().hex[:8]}"
     config = tmp_path / "agent.yaml"
     config.write_text(
-        f"agent: {{id: {agent_id}, buffer_path: '{tmp_path / 'outbox.db'}', http: {{port: {http_port}}}}}\n"
+        f"agent: {{id: {agent_id}, buffer_path: '{tmp_path / 'outbox.db'}', "
+        f"access_path: '{tmp_path / 'access.json'}', http: {{port: {http_port}}}}}\n"
         "devices:\n  press:\n    driver: modbus\n    host: 127.0.0.1\n"
         f"    port: {port}\n    poll_interval_s: 0.1\n    tags:\n"
         "      running: {table: coil, address: 0, type: bool}\n"
@@ -85,16 +86,18 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
         zones = [p["zone"] for p in payloads(got, f"{root}/conditions/bearing")]
         assert zones[:3] == ["A", "B", "C"] or zones[:2] == ["B", "C"]
 
-        # The operator acknowledges through the command topic; bad commands change nothing.
-        publish(mosquitto.port, f"{root}/commands/alarms", "{not json")
+        # The operator acknowledges through the operator's command topic; bad commands change
+        # nothing. (This broker has no ACL: tests/integration/test_mqtt_commands.py has one.)
+        operator_topic = f"{root}/commands/alarms/operator"
+        publish(mosquitto.port, operator_topic, "{not json")
         publish(
             mosquitto.port,
-            f"{root}/commands/alarms",
+            operator_topic,
             json.dumps({"command": "ack", "id": "nope", "request_id": "r0"}),
         )
         publish(
             mosquitto.port,
-            f"{root}/commands/alarms",
+            operator_topic,
             json.dumps({"command": "ack", "id": "bearing", "request_id": "r1"}),
         )
         got = await asyncio.to_thread(
@@ -111,8 +114,28 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
         acked = payloads(capture.snapshot(), f"{root}/alarms/bearing")[-1]
         assert (acked["state"], acked["acked"], acked["event"]) == ("ack_active", True, "ack")
 
-        # The same agent through its local API, as `edge-agent alarm` does it.
-        cli = [sys.executable, "-m", "edge_agent", "alarm"]
+        # The same agent through its local API, as `edge-agent alarm` does it, with an engineer's
+        # API token (a reset is refused below for what it is, not for the role).
+        made = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "edge_agent",
+                "token",
+                "create",
+                "--name",
+                "maint",
+                "--role",
+                "engineer",
+                "--config",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert made.returncode == 0, made.stderr
+        cli = [sys.executable, "-m", "edge_agent", "alarm", f"--token={made.stdout.strip()}"]
         url = f"--url=http://127.0.0.1:{http_port}"
         listed = await asyncio.to_thread(
             subprocess.run, [*cli, "list", url], capture_output=True, text=True
@@ -122,7 +145,7 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
         )
         shelved = await asyncio.to_thread(
             subprocess.run,
-            [*cli, "shelve", "bearing", "--for", "600", url],
+            [*cli, "shelve", "bearing", "--for", "600", "--reason", "bearing ordered", url],
             capture_output=True,
             text=True,
         )

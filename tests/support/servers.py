@@ -65,6 +65,9 @@ class Mosquitto:
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
     persistence: bool = False  # true: sessions and queued messages survive a restart
+    # Appended to the generated configuration; a repeated option overrides the one above it
+    # (e.g. `allow_anonymous false` with a password_file and an acl_file).
+    extra_config: str = ""
 
     def start(self) -> None:
         conf = self.workdir / "mosquitto.conf"
@@ -76,7 +79,7 @@ class Mosquitto:
         # The default of 1000 queued messages drops QoS 1 messages for a slow test subscriber.
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}"
-            "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
+            "max_queued_messages 1000000\nmax_inflight_messages 1000\n" + self.extra_config
         )
         self.proc = subprocess.Popen(
             [_require("mosquitto"), "-c", str(conf)],

@@ -111,6 +111,17 @@ def test_alarm_and_condition_points() -> None:
         'alarm,agent=a,id=hot,type=limit,priority=high,machine=m1 state_code=1i,state="unack_active",'
         'active=1i,acked=0i,severity=750i,message="Spindle \\"hot\\"",value=85.5 9'
     ]
+    shelved = {
+        **alarm,
+        "state": "shelved",
+        "event": "shelve",
+        "user": "token:scada",
+        "declared_user": "admin",
+        "reason": "WO-4711",
+    }
+    assert lines_for(stored("alarm", shelved, 9_000_000), "a")[0].endswith(
+        'value=85.5,event="shelve",user="token:scada",declared_user="admin",reason="WO-4711" 9'
+    )
     zone = {"id": "vib", "type": "vibration_zone", "value": 3.2, "zone": "C"}
     assert lines_for(stored("condition", zone, 9_000_000), "a") == [
         "condition,agent=a,id=vib,type=vibration_zone value=3.2,zone_code=3i 9"
