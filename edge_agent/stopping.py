@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 STOP_BOUND_S = 10.0
 _EXIT_MARGIN_S = 0.5  # the watchdog acts this much before the bound: flushing the log, exiting
 _EXIT_FAILED = 1
+# A second signal this soon after the first is the same one delivered twice (a tool that signals
+# both the process and its group); a person's second Ctrl+C comes later.
+_SAME_SIGNAL_S = 0.05
 _log = logging.getLogger("edge_agent")
 
 
@@ -99,6 +102,8 @@ class StopRequest(asyncio.Event):
         # Logging and exiting happen on other threads: this runs between two bytecodes of the
         # main thread, which may be half-way through writing the same log stream.
         name = signal.Signals(signum).name
+        if self.signalled_at is not None and time.monotonic() - self.signalled_at < _SAME_SIGNAL_S:
+            return  # one stop sent twice: to the process and to its group (timeout(1), a shell)
         if self.signalled_at is not None:
             threading.Thread(target=self._exit_at_once, args=(name,), daemon=True).start()
             return
