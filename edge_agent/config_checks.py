@@ -1,0 +1,163 @@
+"""Checks of a configuration that one model cannot make alone, run after it validated.
+
+References between sections (a machine's tags, a calendar, an alarm's machine), tags against
+their device, and warnings about secrets that would cross the network readable.
+"""
+
+from __future__ import annotations
+
+__all__ = ["check_semantics", "plaintext_warnings"]
+
+import difflib
+from typing import Any
+
+from pydantic import SecretStr
+
+from edge_agent.compute.expression import Expression, ExpressionError
+from edge_agent.config_models import AgentFile
+
+Loc = tuple[str | int, ...]
+
+
+# ---------------------------------------------------------------------------------- references
+
+
+def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
+    """What one model cannot see alone: references between sections, tags against their device."""
+    tags = {f"{d}.{t}" for d, device in config.devices.items() for t in device.tags}
+    problems: list[tuple[Loc, str]] = []
+    for name, device in config.devices.items():
+        if device.driver == "modbus":
+            problems += _check_device_tags(("devices", name), device)
+
+    def need_tag(loc: Loc, ref: str) -> None:
+        if ref not in tags:
+            problems.append((loc, _unknown("tag", ref, tags)))
+
+    def need_rule(loc: Loc, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            refs = Expression(text).refs
+        except ExpressionError as exc:
+            problems.append((loc, str(exc)))
+            return
+        for ref in sorted(refs):
+            need_tag(loc, ref)
+
+    for name, machine in config.machines.items():
+        base: Loc = ("machines", name)
+        if machine.calendar is not None and machine.calendar not in config.calendars:
+            problems.append(
+                ((*base, "calendar"), _unknown("calendar", machine.calendar, config.calendars))
+            )
+        for field in ("running", "fault", "planned"):
+            need_rule((*base, "state", field), getattr(machine.state, field))
+        if machine.state.reason is not None:
+            need_tag((*base, "state", "reason"), machine.state.reason)
+        if machine.counters is not None:
+            for field in ("total", "good", "reject"):
+                ref = getattr(machine.counters, field)
+                if ref is not None:
+                    need_tag((*base, "counters", field), ref)
+    for index, alarm in enumerate(config.alarms):
+        if hasattr(alarm, "tag"):
+            need_tag(("alarms", index, "tag"), alarm.tag)
+        need_rule(("alarms", index, "suppress_when"), alarm.suppress_when)
+        need_rule(("alarms", index, "when"), alarm.when)
+        need_rule(("alarms", index, "running"), getattr(alarm, "running", None))
+        if alarm.machine is not None and alarm.machine not in config.machines:
+            problems.append(
+                (("alarms", index, "machine"), _unknown("machine", alarm.machine, config.machines))
+            )
+    ids = [alarm.id for alarm in config.alarms]
+    for index, alarm in enumerate(config.alarms):
+        if ids.index(alarm.id) != index:
+            problems.append((("alarms", index, "id"), f"alarm id '{alarm.id}' is used twice"))
+    return problems
+
+
+def plaintext_warnings(config: AgentFile) -> list[tuple[Loc, str]]:
+    """Passwords and tokens that would cross the network readable: valid, but to be fixed."""
+    warnings: list[tuple[Loc, str]] = []
+    mqtt, influx = config.sinks.mqtt, config.sinks.influxdb
+    if mqtt is not None and mqtt.enabled and _has_secret(mqtt.password) and mqtt.tls is None:
+        warnings.append(
+            (
+                ("sinks", "mqtt", "password"),
+                "the password goes to the broker without TLS, readable by anyone on the "
+                "network; add tls: {ca_file: ...} (the broker's TLS port is usually 8883)",
+            )
+        )
+    if (
+        influx is not None
+        and influx.enabled
+        and _has_secret(influx.token)
+        and influx.url.lower().startswith("http://")
+    ):
+        warnings.append(
+            (
+                ("sinks", "influxdb", "url"),
+                "the token goes to InfluxDB over http://, readable by anyone on the network; "
+                "use an https:// URL",
+            )
+        )
+    for name, device in config.devices.items():
+        if device.driver != "opcua" or not _has_secret(device.password):
+            continue
+        if device.security_none:
+            warnings.append(
+                (
+                    ("devices", name, "security"),
+                    "security none: the password and every value travel unencrypted; use "
+                    "policy auto (the default) with mode SignAndEncrypt",
+                )
+            )
+        elif device.security != "none" and device.security.mode == "Sign":
+            warnings.append(
+                (
+                    ("devices", name, "security", "mode"),
+                    "mode Sign signs but does not encrypt: values travel readable, and so does "
+                    "the password with a server whose user token policy does not encrypt it; "
+                    "use SignAndEncrypt",
+                )
+            )
+    return warnings
+
+
+def _has_secret(value: SecretStr | None) -> bool:
+    return value is not None and value.get_secret_value() != ""
+
+
+def _unknown(what: str, name: str, known: Any) -> str:
+    names = sorted(known)
+    guess = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if guess:
+        return f"unknown {what} '{name}'; did you mean '{guess[0]}'?"
+    listed = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+    return f"unknown {what} '{name}'" + (
+        f" (defined: {listed})" if names else f" (no {what}s are defined)"
+    )
+
+
+def _check_device_tags(base: Loc, device: Any) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    for name, tag in device.tags.items():
+        loc = (*base, "tags", name, "address")
+        if tag.address < device.addressing:
+            problems.append(
+                (loc, f"address {tag.address} does not exist with addressing 1 (the first is 1)")
+            )
+        limit = device.max_registers_per_request if tag.table in ("holding", "input") else None
+        if limit is not None and tag.size > limit:
+            problems.append(
+                (
+                    (*base, "tags", name),
+                    f"spans {tag.size} registers; max_registers_per_request is {limit}",
+                )
+            )
+        if tag.address - device.addressing + tag.size > 65536:
+            problems.append(
+                (loc, f"the tag runs past address 65535 ({tag.size} registers from {tag.address})")
+            )
+    return problems
