@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from drivers import create_driver
 from edge_agent import strict_json
+from edge_agent.access import AccessStore
 from edge_agent.clock import ClockJump, ComputeClock
 from edge_agent.commands import MqttCommands, carry_out, command_topics
 from edge_agent.compute.engine import ComputeEngine
@@ -100,8 +101,13 @@ class Agent:
                 command_topics=command_topics(agent.topic_root),
             )
             if commanded:  # replies go out on the same connection, never through the buffer
+                access = AccessStore(agent.access_path)
                 self.mqtt_commands = MqttCommands(
-                    agent.topic_root, self.command, self.metrics, mqtt.publish_volatile
+                    agent.topic_root,
+                    self.command,
+                    self.metrics,
+                    mqtt.publish_volatile,
+                    tokens=access.token_identity,
                 )
             runners.append(SinkRunner(mqtt, self.outbox, self.metrics, sinks.mqtt.batch_records))
         if sinks.influxdb is not None and sinks.influxdb.enabled:

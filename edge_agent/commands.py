@@ -20,7 +20,9 @@ What a hostile or broken client gets, in this order, each refusal counted in
   malformed       not a JSON object
   bad_request_id  a request_id that is not 1 to MAX_REQUEST_ID printable characters
   retired_topic   sent to the old <root>/commands/alarms
-  bad_field       an over-long alarm id or declared user, or a token (not taken yet)
+  bad_field       an over-long alarm id or declared user
+  bad_token       a `token` that the users file does not know (a known one names the sender,
+                  `token:<name>`, and its role limits the command as well as the topic's)
   role            a command above the topic's role
   refused         what the alarms refuse (unknown alarm, nothing to acknowledge, no reason)
 
@@ -49,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_agent import strict_json
-from edge_agent.access.roles import Role, required_role
+from edge_agent.access.roles import Identity, Role, required_role
 from edge_agent.compute.alarms import COMMANDS
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.metrics import Metrics
@@ -135,9 +137,11 @@ class MqttCommands:
         metrics: Metrics,
         publish: Publish,
         *,
+        tokens: Callable[[str], Identity | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root
+        self._tokens = tokens  # verifies an API token sent in a payload (the users file)
         self.roles = command_topics(root)
         self.reply_topic = f"{root}/commands/alarms/reply"
         self._execute = execute
@@ -150,7 +154,14 @@ class MqttCommands:
         }
         self._limited_since_reply = dict.fromkeys(self.roles, 0)
         self._limit_replied_at = dict.fromkeys(self.roles, -_LIMIT_REPLY_EVERY_S)
-        for reason in ("rate_limited", "too_large", "malformed", "bad_request_id", "role"):
+        for reason in (
+            "rate_limited",
+            "too_large",
+            "malformed",
+            "bad_request_id",
+            "role",
+            "bad_token",
+        ):
             metrics.commands_refused.labels(reason)  # shown as 0 from the start
 
     @property
@@ -205,15 +216,17 @@ class MqttCommands:
                 "each)",
                 request_id,
             )
-        # The place for a token in the payload, once MQTT takes them: verified against the same
-        # store as the HTTP API's, it would name the user instead of the topic's role. Until
-        # then one is refused rather than ignored, so nobody believes it was checked.
-        if "token" in payload:
-            raise _Refused(
-                "bad_field",
-                "tokens are not taken over MQTT yet: the role is the topic's",
-                request_id,
-            )
+        user = f"mqtt:{role}"
+        token = payload.pop("token", None)
+        if token is not None:
+            # A token names who sends it (a SCADA, a script), verified against the users file as
+            # on the HTTP API. Both must allow the command: the broker's ACL for the topic and
+            # the token's own role.
+            identity = self._tokens(token) if self._tokens and isinstance(token, str) else None
+            if identity is None:
+                raise _Refused("bad_token", "the token is not known (or was revoked)", request_id)
+            user = identity.label
+            role = identity.role if identity.role.rank < role.rank else role
         declared = payload.get("user")
         if declared is not None and not _is_name(declared):
             raise _Refused(
@@ -233,7 +246,7 @@ class MqttCommands:
                 f"(this topic is for the {role} role)",
                 request_id,
             )
-        return {**payload, "user": f"mqtt:{role}", "declared_user": declared}, request_id
+        return {**payload, "user": user, "declared_user": declared}, request_id
 
     def _refuse(self, topic: str, refusal: _Refused) -> None:
         self._metrics.commands_refused.labels(refusal.reason).inc()

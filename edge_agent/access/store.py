@@ -94,6 +94,14 @@ class AccessStore:
             return None
         return Identity(name, Role(user["role"])) if user else None
 
+    def token_identity(self, token: str) -> Identity | None:
+        """`verify_token` on the file as it is now (another process may have changed it)."""
+        try:
+            self.reload()
+        except AccessError:
+            return None
+        return self.verify_token(token)
+
     def verify_token(self, token: str) -> Identity | None:
         digest = _digest(token)
         with self._lock:

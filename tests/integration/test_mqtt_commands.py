@@ -26,6 +26,7 @@ import pytest
 
 from drivers.sim.image import RegisterImage
 from drivers.sim.server import SimulatedDevice, serve_tcp
+from edge_agent.access import AccessStore, Role
 from edge_agent.agent import Agent
 from edge_agent.commands import MAX_PAYLOAD_BYTES, RATE_BURST
 from edge_agent.config import load_config
@@ -295,7 +296,10 @@ async def test_roles_come_from_the_topic_and_bad_input_is_refused_with_a_reply(
     watcher = Account(server.port, READER, subscribe=(f"{root}/#",))
     operator = Account(server.port, OPERATOR)
     engineer = Account(server.port, ENGINEER)
-    path = agent_config(tmp_path, agent_id, server.port, free_port())
+    access = AccessStore(tmp_path / "access.json")
+    token = access.create_token("maint", Role.ENGINEER)
+    extra = f"  access_path: {access.path}\n"
+    path = agent_config(tmp_path, agent_id, server.port, free_port(), agent=extra)
     try:
         async with running_agent(path, watcher, root) as agent:
 
@@ -331,6 +335,11 @@ async def test_roles_come_from_the_topic_and_bad_input_is_refused_with_a_reply(
             assert reply == {**reply, "ok": True, "state": "out_of_service", "request_id": "r3"}
             assert reply["user"] == "mqtt:engineer"
 
+            # A token names who sent it, verified against the agent's users file.
+            back = {"command": "in_service", "id": "hot", "token": token, "request_id": "r3t"}
+            reply = await ask(engineer, "engineer", back)
+            assert reply == {**reply, "ok": True, "request_id": "r3t", "user": "token:maint"}
+
             big = json.dumps({"command": "ack", "id": "hot", "request_id": "r4", "pad": "x" * 5000})
             reply = await ask(operator, "operator", big.encode())
             assert reply["ok"] is False and reply["request_id"] is None
@@ -346,6 +355,7 @@ async def test_roles_come_from_the_topic_and_bad_input_is_refused_with_a_reply(
                 "r1",
                 "r2",
                 "r3",
+                "r3t",
                 None,
                 None,
             ]  # nothing from the denied publish
@@ -358,6 +368,7 @@ async def test_roles_come_from_the_topic_and_bad_input_is_refused_with_a_reply(
                 "mqtt:operator",
                 "li.wei",
             )
+            assert events["in_service"]["user"] == "token:maint"
             taken_out = events["out_of_service"]
             assert (taken_out["user"], taken_out["reason"]) == ("mqtt:engineer", "probe swap")
             assert taken_out["out_of_service_until"] is not None

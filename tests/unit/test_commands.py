@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from edge_agent.access.roles import Identity, Role
 from edge_agent.commands import MAX_PAYLOAD_BYTES, MqttCommands
 from edge_agent.config_models import MqttSinkConfig
 from edge_agent.metrics import Metrics
@@ -21,14 +22,22 @@ RETIRED = f"{ROOT}/commands/alarms"
 class Desk:
     """MqttCommands with a fake clock, an `execute` that records and a `publish` that collects."""
 
-    def __init__(self, *, queue_full: bool = False) -> None:
+    def __init__(
+        self, *, queue_full: bool = False, tokens: dict[str, Identity] | None = None
+    ) -> None:
         self.now = 100.0
         self.executed: list[dict[str, Any]] = []
         self.replies: list[dict[str, Any]] = []
         self.queue_full = queue_full
         self.metrics = Metrics()
+        known = tokens or {}
         self.commands = MqttCommands(
-            ROOT, self._execute, self.metrics, self._publish, clock=lambda: self.now
+            ROOT,
+            self._execute,
+            self.metrics,
+            self._publish,
+            tokens=known.get,
+            clock=lambda: self.now,
         )
 
     def _execute(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -119,8 +128,8 @@ def test_the_retired_topic_says_where_to_send() -> None:
         (json.dumps({"command": "ack", "id": "h", "user": 5}).encode(), "bad_field", "user"),
         (
             json.dumps({"command": "ack", "id": "h", "token": "eat_x"}).encode(),
-            "bad_field",
-            "token",
+            "bad_token",
+            "the token is not known",
         ),
     ],
 )
@@ -181,3 +190,22 @@ def test_the_volatile_queue_keeps_the_newest_replies() -> None:
     kept = [sink.publish_volatile(f"{ROOT}/x", str(i)) for i in range(VOLATILE_MAX + 5)]
     assert kept == [True] * VOLATILE_MAX + [False] * 5
     assert [p for _, p in sink._volatile] == [str(i) for i in range(5, VOLATILE_MAX + 5)]
+
+
+def test_a_token_names_the_sender_and_both_roles_must_allow() -> None:
+    """An engineer's token on the operator topic acts as an operator (the broker's ACL for the
+    topic still holds); an operator's token on the engineer topic acts as an operator too."""
+    tokens = {
+        "eat_eng": Identity("maint", Role.ENGINEER, "token"),
+        "eat_op": Identity("scada", Role.OPERATOR, "token"),
+    }
+    desk = Desk(tokens=tokens)
+    reply = desk.send(ENGINEER, {"command": "out_of_service", "id": "hot", "token": "eat_eng"})
+    assert reply is not None and reply["ok"] and reply["user"] == "token:maint"
+    assert "token" not in desk.executed[-1]  # never passed on, never echoed
+    refused = desk.send(ENGINEER, {"command": "out_of_service", "id": "hot", "token": "eat_op"})
+    assert refused is not None and not refused["ok"] and desk.refused("role") == 1
+    refused = desk.send(OPERATOR, {"command": "reset", "id": "hot", "token": "eat_eng"})
+    assert refused is not None and not refused["ok"] and desk.refused("role") == 2
+    acked = desk.send(OPERATOR, {"command": "ack", "id": "hot", "token": "eat_op"})
+    assert acked is not None and acked["ok"] and desk.executed[-1]["user"] == "token:scada"
