@@ -226,7 +226,6 @@ def test_config_is_a_directory(tmp_path: Path) -> None:
     _one(tmp_path, None, "not a regular file (a directory)")
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_config_is_a_fifo(tmp_path: Path) -> None:
     # Opening a FIFO for reading waits for a writer: for ever, unless it is refused unopened.
     fifo = tmp_path / "agent.yaml"
@@ -234,7 +233,6 @@ def test_config_is_a_fifo(tmp_path: Path) -> None:
     _assert_cli_refuses(fifo, "not a regular file (a FIFO)")
 
 
-@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_config_is_dev_zero() -> None:
     _assert_cli_refuses(Path("/dev/zero"), "not a regular file (a character device)")
 
@@ -253,7 +251,6 @@ sinks:
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_secret_file_is_a_fifo_cli(tmp_path: Path) -> None:
     fifo = tmp_path / "mqtt_password"
     os.mkfifo(fifo)
@@ -263,7 +260,6 @@ def test_secret_file_is_a_fifo_cli(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_secret_file_is_a_fifo(tmp_path: Path) -> None:
     # In this process too, with the load in a child so that a regression cannot hang the suite.
     fifo = tmp_path / "mqtt_password"
@@ -289,7 +285,6 @@ def test_secret_file_is_a_fifo(tmp_path: Path) -> None:
     assert "not a regular file (a FIFO)" in done.stdout
 
 
-@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_secret_file_is_dev_zero(tmp_path: Path) -> None:
     path = _write(tmp_path, _SECRET_AT.format(target="/dev/zero"))
     _assert_cli_refuses(path, f"{path}:7: sinks.mqtt.password: cannot read secret file /dev/zero")
