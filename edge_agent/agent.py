@@ -23,6 +23,7 @@ from edge_agent.commands import MqttCommands, carry_out, command_topics
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
+from edge_agent.history import HistoryStore
 from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox, Record
 from edge_agent.polling import DevicePoller
@@ -54,6 +55,11 @@ class Agent:
             synchronous=config.agent.buffer_synchronous,
             full_policy=config.agent.buffer_full_policy,
             memory_max_bytes=int(config.agent.buffer_memory_mb * 1024 * 1024),
+        )
+        self.history = HistoryStore(
+            config.agent.history_path,
+            config.agent.history_days,
+            int(config.agent.history_max_mb * 1024 * 1024),
         )
         self.engine = ComputeEngine(config)
         self.clock = ComputeClock()
@@ -212,6 +218,7 @@ class Agent:
             if record.kind == "oee" and not record.body["final"]:
                 self.latest_oee[(record.key, record.body["window"])] = record.body
         self.outbox.extend(records)
+        self.history.extend(records)  # keeps closed windows, stops and alarm transitions
 
     def command(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Carry out an alarm command now (see edge_agent.commands); the reply says how it went."""
@@ -310,6 +317,7 @@ class Agent:
     ) -> None:
         await self.outbox.open()
         try:
+            await self.history.open()
             retired = await self.outbox.retire_cursors({r.sink.name for r in self.sinks})
             for sink, pending in retired.items():
                 _log.warning(
@@ -429,6 +437,8 @@ class Agent:
         if (self.engine.oee or self.engine.alarms.alarms) and self.engine.clock_ns is not None:
             self._emit(self.engine.advance(self._compute_now()))
             await step("saving the compute state", {"saving the state": self._save_state()}, 1.0)
+        history = {"closing the history (committing what is pending)": self.history.close(1.0)}
+        await step("closing the history", history, 1.2)
         # Room is kept for the steps after the drain: stopping the sink tasks and closing sinks.
         drain_s = max(0.0, min(_DRAIN_S, deadline - reserve_s - 2.0 - time.monotonic()))
         drain = {"delivering what is buffered": self._drain(drain_s)}

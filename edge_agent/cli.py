@@ -457,6 +457,7 @@ async def _run_agent(
 ) -> None:
     from edge_agent.agent import Agent
     from edge_agent.http import LocalServer
+    from edge_agent.web.history_api import HistoryApi
 
     agent = Agent(config)
     server: LocalServer | None = None
@@ -487,6 +488,7 @@ async def _run_agent(
                 access=access,
                 hostnames=tuple(http.hostnames),
                 open_read=http.open_read,
+                reads=HistoryApi(config, agent.history, lambda: agent.latest_oee).routes(),
             )
             try:
                 server.start()

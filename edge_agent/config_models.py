@@ -144,6 +144,20 @@ class AgentConfig(_Model):
         description="What the agent holds in memory while the buffer file cannot be written "
         "(disk full, I/O error); beyond it the oldest unwritten records are dropped (counted).",
     )
+    history_path: Path = Field(
+        Path("var/history.db"),
+        description="SQLite file of the local history the page shows: closed OEE windows, stops "
+        "and alarms (apart from the buffer; nothing is delivered from it).",
+    )
+    history_days: float = Field(
+        90, gt=0, description="How many days the local history keeps; older entries are removed."
+    )
+    history_max_mb: float = Field(
+        256,
+        gt=0,
+        description="Size limit of the local history on disk; beyond it the oldest entries are "
+        "removed.",
+    )
     max_clock_skew_s: float = Field(
         300,
         gt=0,

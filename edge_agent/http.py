@@ -14,23 +14,27 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from edge_agent import strict_json
 from edge_agent.access import AccessError, AccessStore, Session, Sessions
 from edge_agent.access.guard import COOKIE, Guard, OpenRead, Refusal, session_id
+from edge_agent.web.history_api import QueryError
 
 _log = logging.getLogger(__name__)
 
 Snapshot = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
 _ANSWER_S = 5.0  # how long a request waits for the event loop before calling the agent stuck
 Command = Callable[[dict[str, Any]], dict[str, Any]]
+Read = Callable[[Mapping[str, str]], Coroutine[Any, Any, dict[str, Any]]]
+_QUERY_MAX = 2048
 
 
 _BODY_MAX = 16 * 1024  # a command or a login is a few hundred bytes
@@ -50,8 +54,10 @@ class LocalServer:
         access: AccessStore | None = None,
         hostnames: tuple[str, ...] = (),
         open_read: OpenRead = "loopback",
+        reads: Mapping[str, Read] | None = None,
     ) -> None:
         self.command = command
+        self._reads = dict(reads or {})  # more JSON answers by path (the history API)
         self.host = host
         self.port = port
         self._snapshot = snapshot
@@ -82,7 +88,7 @@ class LocalServer:
             open_read=self._open_read,
         )
         server.RequestHandlerClass = _handler(
-            loop, self._snapshot, self._registry, self.command, guard
+            loop, self._snapshot, self._registry, self.command, guard, self._reads
         )
         self._server = server
         # Handler threads are daemons, and not joined at close: a browser's idle keep-alive or
@@ -142,6 +148,7 @@ def _handler(
     registry: CollectorRegistry,
     command: Command | None,
     guard: Guard,
+    reads: Mapping[str, Read],
 ) -> type[BaseHTTPRequestHandler]:
     page = files("edge_agent").joinpath("web/index.html").read_bytes()
     reported: set[str] = set()  # where a non-finite number was found in an answer
@@ -175,6 +182,8 @@ def _handler(
                 self._send_json(200, self._state())
             elif path == "/api/alarms":
                 self._send_json(200, {"alarms": self._state()["alarms"]})
+            elif path in reads:
+                self._read(reads[path])
             else:
                 self._send_json(404, {"error": f"no such page: {path}"})
 
@@ -199,6 +208,19 @@ def _handler(
                 self._logout()
             else:
                 self._command(parts[2], parts[3], body)
+
+        def _read(self, read: Read) -> None:
+            query = self.path.partition("?")[2]
+            if len(query) > _QUERY_MAX:
+                self._refuse(Refusal(414, f"a query of at most {_QUERY_MAX} characters"))
+                return
+            params = {k: v[-1] for k, v in parse_qs(query, max_num_fields=20).items()}
+            try:
+                answer = asyncio.run_coroutine_threadsafe(read(params), loop).result(_ANSWER_S)
+            except QueryError as exc:
+                self._refuse(Refusal(400, str(exc)))
+                return
+            self._send_json(200, answer)
 
         def _command(self, alarm_id: str, name: str, body: dict[str, Any]) -> None:
             # POST /api/alarms/<id>/<command>, JSON body {"duration_s": .., "reason": ..}

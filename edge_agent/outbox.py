@@ -38,14 +38,14 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from edge_agent.backoff import Backoff
 from edge_agent.commit_times import CommitTimes
 from edge_agent.errors import EdgeAgentError
-from edge_agent.private_files import private_dir, private_file, restrict
+from edge_agent.private_files import private_dir, private_file
+from edge_agent.sqlite_files import connect_private, is_damage, move_aside
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -53,9 +53,6 @@ _LIMIT_CHECK_EVERY = 20  # flushes (about a second) between checks of the size a
 # Under stop_polling, polling resumes once the buffer is below 90 % of its limit.
 _RESUME_BELOW = 0.9
 _QUARANTINE_KEEP = 10_000  # refused records kept per sink; older ones go first
-# SQLite's answers for a file that is not a database or is damaged (others, such as a locked or
-# unreadable file, are not reasons to move a file aside).
-_DAMAGED = {sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT}
 
 
 _CLEAN_STOP = "clean_stop"  # in saved_state while no agent has the file open after a clean stop
@@ -488,7 +485,7 @@ class Outbox:
             self._db = self._connect()
         except _DamagedFileError as exc:
             self.damage = str(exc)
-            self.moved_aside = self._move_aside()
+            self.moved_aside = move_aside(self.path)
             _log.error(
                 "the buffer %s cannot be read (%s): moved aside as %s; a fresh buffer is started "
                 "(the records in the old file were not delivered)",
@@ -499,15 +496,13 @@ class Outbox:
             self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        # SQLite would create the file 0644 (less the umask), and it creates -wal and -shm with
-        # the mode of the database file: so the file is made 0600 first, and the three files of
-        # an earlier version are narrowed.
-        private_file(self.path)
-        for suffix in ("-wal", "-shm"):
-            restrict(f"{self.path}{suffix}")
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            db = connect_private(self.path)
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise _DamagedFileError(str(exc)) from None
+            raise
+        try:
             # quick_check reads the whole file (about 12 s for 1 GB from a cold disk): only after
             # a stop that was not clean (a crash, a power cut), when damage can have happened.
             if not _stopped_cleanly(db):
@@ -519,22 +514,13 @@ class Outbox:
             db.execute("DELETE FROM saved_state WHERE key = ?", (_CLEAN_STOP,))
         except sqlite3.DatabaseError as exc:
             db.close()
-            if getattr(exc, "sqlite_errorcode", None) in _DAMAGED:
+            if is_damage(exc):
                 raise _DamagedFileError(str(exc)) from None
             raise
         except _DamagedFileError:
             db.close()
             raise
         return db
-
-    def _move_aside(self) -> Path:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(f"{self.path}{suffix}", f"{target}{suffix}")
-            restrict(f"{target}{suffix}")  # a moved file is never left more open than 0600
-        return target
 
     def _close_db(self) -> None:
         if self._db is not None:

@@ -195,3 +195,23 @@ def test_idle_and_excess_connections_are_dropped(agent: Running) -> None:
     assert slow.recv(1024) == b""  # dropped by the server's timeout, not held for ever
     assert 9 < time.monotonic() - started < 13
     slow.close()
+
+
+def test_the_history_is_read_over_http(agent: Running) -> None:
+    """What the agent's history file holds, through the history API of the running process."""
+    deadline = time.monotonic() + 15
+    while True:
+        status, _, data = agent.request("GET", "/api/history/alarms")
+        assert status == 200, data
+        if any(a["id"] == "hot" and a["state"] == "unack_active" for a in data["alarms"]):
+            break
+        assert time.monotonic() < deadline, data
+        time.sleep(0.3)
+    assert data["from"].endswith("T00:00:00Z")  # today, in UTC: no calendar here
+    unknown = agent.request("GET", "/api/history/oee?machine=nope")
+    assert unknown[0] == 400 and "unknown machine 'nope'" in unknown[2]["error"]
+    months = "from=2026-01-01T00:00:00%2B08:00&to=2026-06-01T00:00:00Z"
+    too_long = agent.request("GET", f"/api/history/alarms?{months}")
+    assert too_long[0] == 400 and "at most 31 days" in too_long[2]["error"]
+    remote = agent.request("GET", "/api/history/alarms", headers={"Host": "evil.example"})
+    assert remote[0] == 421

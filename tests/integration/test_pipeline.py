@@ -27,6 +27,7 @@ def write_config(tmp_path: Path, body: str) -> tuple[Path, str]:
     path = tmp_path / "agent.yaml"
     path.write_text(
         f"agent:\n  id: {agent_id}\n  buffer_path: {tmp_path / 'outbox.db'}\n"
+        f"  history_path: {tmp_path / 'history.db'}\n"
         "  http: {enabled: false}\n" + body
     )
     return path, agent_id

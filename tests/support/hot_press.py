@@ -51,7 +51,8 @@ def hot_press(
     ids = ["hot", *(f"hot{n}" for n in range(2, alarms + 1))]
     config.write_text(
         f"agent: {{id: hot-press, buffer_path: '{tmp / 'outbox.db'}', "
-        f"access_path: '{tmp / 'access.json'}', http: {{port: {http_port}{http}}}}}\n"
+        f"access_path: '{tmp / 'access.json'}', history_path: '{tmp / 'history.db'}', "
+        f"http: {{port: {http_port}{http}}}}}\n"
         "devices:\n  press:\n    driver: modbus\n    host: 127.0.0.1\n"
         f"    port: {press_port}\n    poll_interval_s: 0.5\n    tags:\n"
         "      temp: {table: input, address: 0, type: float32}\n"

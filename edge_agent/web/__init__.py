@@ -1,0 +1,1 @@
+"""The local page, and what it reads besides the live state (the history API)."""
