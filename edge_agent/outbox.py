@@ -45,7 +45,7 @@ from edge_agent.backoff import Backoff
 from edge_agent.commit_times import CommitTimes
 from edge_agent.errors import EdgeAgentError
 from edge_agent.private_files import private_dir, private_file
-from edge_agent.sqlite_files import connect_private, is_damage, move_aside
+from edge_agent.sqlite_files import connect_private, file_bytes, is_damage, move_aside
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -122,15 +122,6 @@ def _rollback(db: sqlite3.Connection) -> None:
     # ROLLBACK would raise and hide the real reason.
     if db.in_transaction:
         db.execute("ROLLBACK")
-
-
-def file_bytes(path: Path) -> int:
-    """What the buffer takes on disk: the database file and its write-ahead log."""
-    total = 0
-    for suffix in ("", "-wal"):
-        with contextlib.suppress(FileNotFoundError):
-            total += os.path.getsize(f"{path}{suffix}")
-    return total
 
 
 @dataclass(frozen=True, slots=True)

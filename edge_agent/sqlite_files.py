@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["connect_private", "is_damage", "move_aside"]
+__all__ = ["connect_private", "file_bytes", "is_damage", "move_aside"]
 
 import contextlib
 import os
@@ -50,3 +50,12 @@ def move_aside(path: Path) -> Path:
             os.replace(f"{path}{suffix}", f"{target}{suffix}")
         restrict(f"{target}{suffix}")  # a moved file is never left more open than 0600
     return target
+
+
+def file_bytes(path: Path) -> int:
+    """What a database takes on disk: its file and its write-ahead log."""
+    total = 0
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(FileNotFoundError):
+            total += os.path.getsize(f"{path}{suffix}")
+    return total

@@ -19,7 +19,6 @@ __all__ = ["HistoryStore", "file_bytes"]
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -32,7 +31,7 @@ from edge_agent.history import queries
 from edge_agent.history.rows import Rows, kept, to_rows
 from edge_agent.outbox import Record
 from edge_agent.private_files import private_dir
-from edge_agent.sqlite_files import connect_private, is_damage, move_aside
+from edge_agent.sqlite_files import connect_private, file_bytes, is_damage, move_aside
 from edge_agent.timefmt import iso_utc
 
 _log = logging.getLogger(__name__)
@@ -106,15 +105,6 @@ _INSERT_ALARM = (
 )
 # What "older" means per table: the time each is filed under.
 _TIME_OF = {"oee_windows": "start_ns", "stops": "end_ns", "alarms": "ts_ns"}
-
-
-def file_bytes(path: Path) -> int:
-    """What the history takes on disk: the database file and its write-ahead log."""
-    total = 0
-    for suffix in ("", "-wal"):
-        with contextlib.suppress(FileNotFoundError):
-            total += os.path.getsize(f"{path}{suffix}")
-    return total
 
 
 @contextlib.contextmanager
