@@ -23,6 +23,7 @@ from edge_agent.commands import MqttCommands, carry_out, command_topics
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
+from edge_agent.device_time import DeviceTime
 from edge_agent.history import HistoryStore
 from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox, Record
@@ -63,8 +64,7 @@ class Agent:
         )
         self.engine = ComputeEngine(config)
         self.clock = ComputeClock()
-        self.max_skew_ns = int(config.agent.max_clock_skew_s * 1e9)
-        self._skewed: set[str] = set()  # devices whose own time stamps are off now
+        self.device_time = DeviceTime(config.agent.max_clock_skew_s, self.metrics)
         self.started_ns = time.time_ns()
         self.pollers: dict[str, DevicePoller] = {}
         for name, device in config.devices.items():
@@ -138,30 +138,11 @@ class Agent:
 
     def _listener(self, device: str) -> Callable[[int, dict[str, Any], dict[str, Any]], None]:
         def deliver(ts_ns: int, values: dict[str, Any], quality: dict[str, Any]) -> None:
-            self._on_batch(SampleBatch(device, self._device_time(device, ts_ns), values, quality))
+            self._on_batch(
+                SampleBatch(device, self.device_time.stamp(device, ts_ns), values, quality)
+            )
 
         return deliver
-
-    def _device_time(self, device: str, ts_ns: int) -> int:
-        """A device's own time stamp, unless it is further than max_clock_skew_s from ours."""
-        now = time.time_ns()
-        if abs(ts_ns - now) <= self.max_skew_ns:
-            if device in self._skewed:
-                self._skewed.discard(device)
-                _log.info("device %s: its time stamps agree with the local clock again", device)
-            return ts_ns
-        self.metrics.timestamps_replaced.labels(device).inc()
-        if device not in self._skewed:
-            self._skewed.add(device)
-            _log.warning(
-                "device %s stamps its values %+.0f s from the local clock (more than "
-                "agent.max_clock_skew_s %.0f s): the time of receipt is used instead; check "
-                "the device's clock",
-                device,
-                (ts_ns - now) / 1e9,
-                self.max_skew_ns / 1e9,
-            )
-        return now
 
     def _compute_now(self) -> int:
         """The time compute runs on now; a jump of the local clock is dealt with first."""
@@ -292,7 +273,7 @@ class Agent:
         now = time.time_ns()
         saved_ns = state["clock_ns"] or now
         gap_s = (now - saved_ns) / 1e9
-        if gap_s < -self.max_skew_ns / 1e9:
+        if gap_s < -self.device_time.max_skew_ns / 1e9:
             # Saved by a run whose clock was far ahead: continuing from there would hold every
             # sample at that future instant until the clock got there.
             _log.warning(
