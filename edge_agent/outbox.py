@@ -173,6 +173,7 @@ class Outbox:
         self._write_failed_at: float | None = None
         self._write_backoff = Backoff(base_s=0.5, max_s=30.0)
         self._flush_lock = asyncio.Lock()
+        self._held_max: int | None = None  # records held at most while writes fail
         self._closing = asyncio.Event()
         self._lock_fd: int | None = None
         self.max_bytes = max_bytes
@@ -235,6 +236,18 @@ class Outbox:
         self.appended += 1
         if len(self._pending) >= self.flush_records:
             self._wake.set()
+        held_max = self._held_max
+        # While the file cannot be written: the oldest go beyond the bound, a tenth at a time
+        # (not one by one from the head of a long list). Never while a commit is in flight: it
+        # takes its records from the head when it succeeds.
+        if (
+            held_max is not None
+            and len(self._pending) > held_max * 1.1
+            and not self._flush_lock.locked()
+        ):
+            drop = len(self._pending) - held_max
+            del self._pending[:drop]
+            self._let_go(drop)
 
     def extend(self, records: Iterable[Record]) -> None:
         for record in records:
@@ -246,8 +259,9 @@ class Outbox:
         async with self._flush_lock:  # the flush loop and a stop may both ask
             if not self._pending:
                 return True
-            count = len(self._pending)
-            rows = self._rows(self._pending[:count])
+            kept, rows = self._rows(self._pending)
+            self._pending[:] = kept  # what cannot be stored is let go (counted) once, here
+            count = len(kept)
             gap = self._gap
             try:
                 last_seq = await self._run(self._insert, rows, gap)
@@ -266,8 +280,9 @@ class Outbox:
                     self._committed.notify_all()
             return True
 
-    def _rows(self, batch: list[Record]) -> list[tuple[int, str, str, str]]:
-        rows = []
+    def _rows(self, batch: list[Record]) -> tuple[list[Record], list[tuple[int, str, str, str]]]:
+        """The records that can be stored, and their rows (one for one)."""
+        kept, rows = [], []
         for r in batch:
             try:
                 body = json.dumps(
@@ -277,8 +292,9 @@ class Outbox:
                 _log.error("buffer: a %s record for %s cannot be stored: %s", r.kind, r.key, exc)
                 self._let_go(1)
                 continue
+            kept.append(r)
             rows.append((r.ts_ns, r.kind, r.key, body))
-        return rows
+        return kept, rows
 
     def _let_go(self, count: int) -> None:
         self._gap += count
@@ -294,6 +310,10 @@ class Outbox:
         if dropped:
             del self._pending[:dropped]
             self._let_go(dropped)
+        # Until the next try (backoff up to 30 s), `append` keeps the count of records within the
+        # bound too, estimated from the size of those just tried.
+        kept = len(rows) - dropped
+        self._held_max = max(1, int(kept * self.memory_max_bytes / held)) if held else None
         if self.write_error is None:
             self._write_failed_at = time.monotonic()
             _log.error(
@@ -326,6 +346,7 @@ class Outbox:
             self.unwritten_dropped,
         )
         self.write_error = None
+        self._held_max = None
         self._write_backoff.reset()
 
     async def wait_beyond(self, seq: int, timeout_s: float) -> None:
