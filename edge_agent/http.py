@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import math
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,7 @@ _ANSWER_S = 5.0  # how long a request waits for the event loop before calling th
 Command = Callable[[dict[str, Any]], dict[str, Any]]
 Read = Callable[[Mapping[str, str]], Coroutine[Any, Any, dict[str, Any]]]
 _QUERY_MAX = 2048
+_QUERY_FIELDS_MAX = 20
 
 
 _BODY_MAX = 16 * 1024  # a command or a login is a few hundred bytes
@@ -135,6 +137,12 @@ class _BoundedServer(ThreadingHTTPServer):
             self._slots.release()
             raise
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line for a request that broke off (a client that stopped sending, a reset), not
+        the standard library's traceback on stderr; the traceback at DEBUG."""
+        _log.warning("http: a request from %s failed: %s", client_address[0], _current_error())
+        _log.debug("http: traceback", exc_info=True)
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
@@ -214,11 +222,19 @@ def _handler(
             if len(query) > _QUERY_MAX:
                 self._refuse(Refusal(414, f"a query of at most {_QUERY_MAX} characters"))
                 return
-            params = {k: v[-1] for k, v in parse_qs(query, max_num_fields=20).items()}
+            try:
+                fields = parse_qs(query, max_num_fields=_QUERY_FIELDS_MAX)
+            except ValueError:
+                self._refuse(Refusal(400, f"at most {_QUERY_FIELDS_MAX} query parameters"))
+                return
+            params = {k: v[-1] for k, v in fields.items()}
             try:
                 answer = asyncio.run_coroutine_threadsafe(read(params), loop).result(_ANSWER_S)
             except QueryError as exc:
                 self._refuse(Refusal(400, str(exc)))
+                return
+            except TimeoutError:
+                self._refuse(Refusal(503, f"the agent did not answer within {_ANSWER_S:.0f} s"))
                 return
             self._send_json(200, answer)
 
@@ -237,7 +253,11 @@ def _handler(
             async def run() -> dict[str, Any]:
                 return command(payload)
 
-            reply = asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=_ANSWER_S)
+            try:
+                reply = asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=_ANSWER_S)
+            except TimeoutError:
+                self._refuse(Refusal(503, f"the agent did not answer within {_ANSWER_S:.0f} s"))
+                return
             self._send_json(200 if reply["ok"] else 400, reply)
 
         def _login(self, body: dict[str, Any]) -> None:
@@ -292,7 +312,11 @@ def _handler(
                 self._refuse(Refusal(413, f"a body of at most {_BODY_MAX} bytes"), close=True)
                 return None
             try:
-                body = strict_json.loads(self.rfile.read(length)) if length else {}
+                raw = self.rfile.read(length) if length else b"{}"
+                if len(raw) < length:  # the client closed before sending what it announced
+                    self.close_connection = True
+                    return None
+                body = strict_json.loads(raw)
                 if not isinstance(body, dict):
                     raise ValueError("expected a JSON object")
             except (ValueError, UnicodeDecodeError) as exc:
@@ -359,6 +383,11 @@ def _handler(
             _log.debug("http: " + format, *args)
 
     return Handler
+
+
+def _current_error() -> str:
+    exc = sys.exc_info()[1]
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
 
 
 def _me(session: Session) -> dict[str, Any]:

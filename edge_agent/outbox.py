@@ -515,7 +515,7 @@ class Outbox:
                 raise _DamagedFileError(str(exc)) from None
             raise
         try:
-            # quick_check reads the whole file (about 12 s for 1 GB from a cold disk): only after
+            # quick_check reads the whole file (3.3 s for 274 MB from a cold cache here): only after
             # a stop that was not clean (a crash, a power cut), when damage can have happened.
             if not _stopped_cleanly(db):
                 problems = [row[0] for row in db.execute("PRAGMA quick_check(5)").fetchall()]

@@ -215,3 +215,20 @@ def test_the_history_is_read_over_http(agent: Running) -> None:
     assert too_long[0] == 400 and "at most 31 days" in too_long[2]["error"]
     remote = agent.request("GET", "/api/history/alarms", headers={"Host": "evil.example"})
     assert remote[0] == 421
+
+
+def test_broken_off_requests_and_long_queries_get_no_traceback(agent: Running) -> None:
+    many = "&".join(f"p{n}=1" for n in range(30))
+    status, _, data = agent.request("GET", f"/api/history/alarms?{many}")
+    assert status == 400 and "at most 20 query parameters" in data["error"]
+    headers = (
+        f"POST /api/alarms/hot/ack HTTP/1.1\r\nHost: 127.0.0.1:{agent.port}\r\n"
+        f"Authorization: Bearer {agent.token}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n{"
+    )
+    cut = socket.create_connection(("127.0.0.1", agent.port))
+    cut.sendall(headers.encode())
+    cut.close()  # announced 100 bytes, sent 1
+    time.sleep(0.5)
+    assert agent.request("GET", "/health/live")[0] == 200
+    assert "Traceback" not in agent.log.read_text(errors="replace")
