@@ -201,6 +201,21 @@ class Agent:
         self.outbox.extend(records)
         self.history.extend(records)  # keeps closed windows, stops and alarm transitions
 
+    def publish(self, records: list[Record]) -> None:
+        """Records made outside the poll and tick paths (an operator's corrections)."""
+        self._emit(records)
+
+    def current_state(self, machine: str) -> dict[str, Any] | None:
+        """A machine's state now: {state, reason, since}, or None before the first reading."""
+        current = self.engine.machines[machine].current
+        if current is None:
+            return None
+        return {
+            "state": current.state,
+            "reason": current.reason,
+            "since": iso_utc(current.since_ns),
+        }
+
     def command(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Carry out an alarm command now (see edge_agent.commands); the reply says how it went."""
         records, reply = carry_out(self.engine, payload, self._compute_now())
@@ -217,16 +232,32 @@ class Agent:
             return
         from drivers.opcua_pki import expiring
 
-        now = time.time_ns()
+        alarms, now = self.engine.alarms, time.time_ns()
         soon = {key: (what, until) for key, what, until in expiring(self.config.agent.pki_path)}
         for key, (what, until) in soon.items():
             detail = f"{what} expires on {until:%Y-%m-%d}: renew or replace it"
+            # The agent's own certificate is own/cert.der; trusted ones are named by fingerprint.
+            args = {"what": "own" if key == "cert" else "trusted", "date": f"{until:%Y-%m-%d}"}
             self._emit(
-                self.engine.alarms.system(f"certificate_{key}", now, active=True, detail=detail)
+                alarms.system(
+                    f"certificate_{key}",
+                    now,
+                    active=True,
+                    detail=detail,
+                    detail_key="certificate_expiry",
+                    detail_args=args,
+                )
             )
-        for alarm_id in [a for a in self.engine.alarms.alarms if a.startswith("certificate_")]:
+        for alarm_id in [a for a in alarms.alarms if a.startswith("certificate_")]:
             if alarm_id.removeprefix("certificate_") not in soon:
-                self._emit(self.engine.alarms.system(alarm_id, now, active=False, detail="renewed"))
+                renewed = alarms.system(
+                    alarm_id,
+                    now,
+                    active=False,
+                    detail="renewed",
+                    detail_key="certificate_renewed",
+                )
+                self._emit(renewed)
 
     def _report_damaged_buffer(self) -> None:
         """A buffer file that could not be read was moved aside: an alarm someone acknowledges."""
@@ -237,9 +268,19 @@ class Agent:
             f"the buffer file could not be read ({self.outbox.damage}); it was moved aside as "
             f"{self.outbox.moved_aside} and a fresh one started"
         )
+        args = {"error": self.outbox.damage, "aside": str(self.outbox.moved_aside)}
         # Raised and returned at once: an event to acknowledge, not a condition that lasts.
-        self._emit(self.engine.alarms.system("buffer_corrupt", now, active=True, detail=detail))
-        self._emit(self.engine.alarms.system("buffer_corrupt", now, active=False, detail=detail))
+        for active in (True, False):
+            self._emit(
+                self.engine.alarms.system(
+                    "buffer_corrupt",
+                    now,
+                    active=active,
+                    detail=detail,
+                    detail_key="buffer_corrupt",
+                    detail_args=args,
+                )
+            )
 
     async def _tick(self) -> None:
         """Time moves on without samples: shifts, breaks and hours end, running figures fall due."""
@@ -476,12 +517,14 @@ class Agent:
         tags = self.engine.tags
         devices = []
         for name, poller in self.pollers.items():
-            units = {t: getattr(c, "unit", None) for t, c in self.config.devices[name].tags.items()}
+            tag_configs = self.config.devices[name].tags
+            units = {t: getattr(c, "unit", None) for t, c in tag_configs.items()}
             values = tags.values.get(name, {})
             quality = tags.quality.get(name, {})
             devices.append(
                 {
                     "name": name,
+                    "display_name": self.config.devices[name].display_name or name,
                     "endpoint": poller.driver.endpoint,
                     "up": poller.up,
                     "error": poller.last_error,
@@ -489,6 +532,7 @@ class Agent:
                     "values": [
                         {
                             "tag": t,
+                            "display_name": tag_configs[t].display_name or t,
                             "value": values.get(t),
                             "quality": str(quality.get(t, "bad")),
                             "unit": units[t],
@@ -504,6 +548,7 @@ class Agent:
             machines.append(
                 {
                     "name": name,
+                    "display_name": self.config.machines[name].display_name or name,
                     "state": current.state if current else "unknown",
                     "reason": current.reason if current else None,
                     "since": iso_utc(current.since_ns) if current else None,

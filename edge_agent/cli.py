@@ -458,6 +458,9 @@ async def _run_agent(
     from edge_agent.agent import Agent
     from edge_agent.http import LocalServer
     from edge_agent.web.history_api import HistoryApi
+    from edge_agent.web.meta import read_meta
+    from edge_agent.web.operator_api import OperatorApi
+    from edge_agent.web.reports import ReportApi
 
     agent = Agent(config)
     server: LocalServer | None = None
@@ -488,7 +491,16 @@ async def _run_agent(
                 access=access,
                 hostnames=tuple(http.hostnames),
                 open_read=http.open_read,
-                reads=HistoryApi(config, agent.history, lambda: agent.latest_oee).routes(),
+                reads={
+                    **HistoryApi(
+                        config, agent.history, lambda: agent.latest_oee, current=agent.current_state
+                    ).routes(),
+                    **ReportApi(config, agent.history, lambda: agent.latest_oee).routes(),
+                    "/api/meta": read_meta(config),
+                },
+                actions=OperatorApi(
+                    config, agent.history, lambda: agent.engine, agent.publish
+                ).actions(),
             )
             try:
                 server.start()

@@ -7,6 +7,7 @@ use (`edge-agent schema`) is generated from these classes, so the two cannot dri
 from __future__ import annotations
 
 __all__ = [
+    "REASON_CATEGORIES",
     "AgentConfig",
     "AgentFile",
     "AlarmConfig",
@@ -89,6 +90,16 @@ class _Model(BaseModel):
 
 
 # ----------------------------------------------------------------------------------------- agent
+
+
+DisplayName = Annotated[
+    str | None,
+    StringConstraints(min_length=1, max_length=64, strip_whitespace=True),
+    Field(
+        description="What people read, in any script (e.g. 冲床 P201, 白班); the id stays for "
+        "topics and queries. Default: the id."
+    ),
+]
 
 
 class HttpConfig(_Model):
@@ -225,6 +236,7 @@ _REGISTERS = {"int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "f
 class ModbusTagConfig(_Model):
     """One value read from a Modbus device."""
 
+    display_name: DisplayName = None
     table: ModbusTable = Field("holding", description="Which Modbus table the tag is in.")
     address: int = Field(ge=0, le=65535, description="Register or bit address (see `addressing`).")
     type: ModbusType = Field("uint16", description="How the registers are read as a value.")
@@ -273,6 +285,7 @@ class ModbusTagConfig(_Model):
 class ModbusDeviceConfig(_Model):
     """A PLC or sensor read over Modbus TCP, RTU on a serial line, or RTU framed over TCP."""
 
+    display_name: DisplayName = None
     driver: Literal["modbus"] = Field(description="Which protocol driver reads this device.")
     transport: Literal["tcp", "rtu", "rtu_over_tcp"] = Field(
         "tcp",
@@ -318,6 +331,7 @@ class ModbusDeviceConfig(_Model):
 class OpcUaTagConfig(_Model):
     """One value read from an OPC UA server, addressed by NodeId or by browse path."""
 
+    display_name: DisplayName = None
     node: str | None = Field(
         None,
         description="NodeId: 'ns=2;s=Line1.Press.Temp', 'ns=3;i=1001', 'ns=2;g=<guid>', or "
@@ -361,6 +375,7 @@ class OpcUaSecurityConfig(_Model):
 class OpcUaDeviceConfig(_Model):
     """A PLC or SCADA server spoken to over OPC UA (binary, opc.tcp)."""
 
+    display_name: DisplayName = None
     driver: Literal["opcua"] = Field(description="Which protocol driver reads this device.")
     url: str = Field(description="Endpoint, e.g. opc.tcp://192.168.1.30:4840.")
     security: OpcUaSecurityConfig | Literal["none"] = Field(
@@ -455,10 +470,16 @@ class CounterConfig(_Model):
         return self
 
 
+ReasonCategory = Literal["breakdown", "setup", "material", "operator", "planned", "quality"]
+REASON_CATEGORIES: tuple[str, ...] = ReasonCategory.__args__
+
+
 class ReasonConfig(_Model):
     text: str = Field(description="What people read, e.g. 'Die change'.")
-    category: Literal["breakdown", "setup"] = Field(
-        "breakdown", description="Six big losses: a breakdown, or setup and adjustments."
+    category: ReasonCategory = Field(
+        "breakdown",
+        description="Groups the downtime Pareto: breakdown, setup (both six big losses), "
+        "material, operator, planned or quality.",
     )
 
 
@@ -475,6 +496,7 @@ def _keys_as_text(value: Any) -> Any:
 
 
 class MachineConfig(_Model):
+    display_name: DisplayName = None
     calendar: Name | None = Field(
         None, description="Name of the shift calendar the machine works to."
     )
@@ -484,7 +506,8 @@ class MachineConfig(_Model):
     counters: CounterConfig | None = Field(None, description="Part counters, for OEE.")
     reasons: Annotated[dict[str, Reason], BeforeValidator(_keys_as_text)] = Field(
         {},
-        description="Fault code → reason: a text, or {text, category: breakdown or setup}.",
+        description="Fault code → reason: a text, or {text, category}. Operators pick from the "
+        "same list for stops the PLC gave no reason for.",
     )
     oee_interval_s: float = Field(
         60.0, ge=1, le=3600, description="How often the open shift's OEE is published."
@@ -507,6 +530,7 @@ class BreakConfig(_Model):
 
 class ShiftConfig(_Model):
     name: Name
+    display_name: DisplayName = None
     start: LocalTime
     end: LocalTime = Field(
         description="May be earlier than start: the shift then ends the next day."
@@ -563,6 +587,7 @@ Priority = Literal["low", "medium", "high", "urgent"]
 
 class _AlarmBase(_Model):
     id: Name = Field(description="Unique alarm id; part of its MQTT topic.")
+    display_name: DisplayName = None
     priority: Priority = "medium"
     machine: Name | None = Field(None, description="The machine the alarm belongs to, if any.")
     message: str | None = Field(None, description="What people read when it is active.")

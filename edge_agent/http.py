@@ -7,7 +7,7 @@ server thread never reads the agent's state while the loop changes it.
 
 from __future__ import annotations
 
-__all__ = ["LocalServer"]
+__all__ = ["Action", "Download", "LocalServer"]
 
 import asyncio
 import json
@@ -16,6 +16,7 @@ import math
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
@@ -27,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from edge_agent import strict_json
 from edge_agent.access import AccessError, AccessStore, Session, Sessions
 from edge_agent.access.guard import COOKIE, Guard, OpenRead, Refusal, session_id
+from edge_agent.access.roles import Identity, Role
 from edge_agent.web.history_api import QueryError
 
 _log = logging.getLogger(__name__)
@@ -34,7 +36,42 @@ _log = logging.getLogger(__name__)
 Snapshot = Callable[[], Coroutine[Any, Any, dict[str, Any]]]
 _ANSWER_S = 5.0  # how long a request waits for the event loop before calling the agent stuck
 Command = Callable[[dict[str, Any]], dict[str, Any]]
-Read = Callable[[Mapping[str, str]], Coroutine[Any, Any, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A read answered with a file (a report) instead of JSON."""
+
+    body: bytes
+    content_type: str
+    filename: str  # ASCII: it goes into a header
+
+
+# Answers a dict (JSON) or a Download; a coroutine function, run on the agent's loop.
+Read = Callable[[Mapping[str, str]], Coroutine[Any, Any, Any]]
+ActionRun = Callable[
+    [list[str], dict[str, Any], Identity], Coroutine[Any, Any, tuple[int, dict[str, Any]]]
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A POST that changes something, by a verified identity of at least `role`.
+
+    Routed by path pattern, `*` standing for one path segment (e.g. a stop's id); `run` gets the
+    segments that matched `*`, the JSON body and who asks, and answers (HTTP status, JSON body).
+    """
+
+    role: Role
+    run: ActionRun
+
+
+# The page's own scripts and styles, served from the package (no CDN: plants are offline).
+_STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 _QUERY_MAX = 2048
 _QUERY_FIELDS_MAX = 20
 
@@ -57,9 +94,11 @@ class LocalServer:
         hostnames: tuple[str, ...] = (),
         open_read: OpenRead = "loopback",
         reads: Mapping[str, Read] | None = None,
+        actions: Mapping[str, Action] | None = None,
     ) -> None:
         self.command = command
         self._reads = dict(reads or {})  # more JSON answers by path (the history API)
+        self._actions = dict(actions or {})  # more commands by path pattern (stop reasons, …)
         self.host = host
         self.port = port
         self._snapshot = snapshot
@@ -90,7 +129,7 @@ class LocalServer:
             open_read=self._open_read,
         )
         server.RequestHandlerClass = _handler(
-            loop, self._snapshot, self._registry, self.command, guard, self._reads
+            loop, self._snapshot, self._registry, self.command, guard, self._reads, self._actions
         )
         self._server = server
         # Handler threads are daemons, and not joined at close: a browser's idle keep-alive or
@@ -157,8 +196,10 @@ def _handler(
     command: Command | None,
     guard: Guard,
     reads: Mapping[str, Read],
+    actions: Mapping[str, Action],
 ) -> type[BaseHTTPRequestHandler]:
     page = files("edge_agent").joinpath("web/index.html").read_bytes()
+    static = _static_files()
     reported: set[str] = set()  # where a non-finite number was found in an answer
 
     class Handler(BaseHTTPRequestHandler):
@@ -180,6 +221,14 @@ def _handler(
                     return
                 self._send(200, "text/html; charset=utf-8", page)
                 return
+            if path.startswith("/static/"):  # the page's scripts: as open as the page itself
+                if not guard.host_ok(self._headers()):
+                    self._refuse(Refusal(421, "this agent does not answer to that host name"))
+                elif path[8:] in static:
+                    self._send(200, *static[path[8:]])
+                else:
+                    self._send_json(404, {"error": f"no such file: {path}"})
+                return
             if path == "/api/me":
                 self._me()
                 return
@@ -199,7 +248,8 @@ def _handler(
             path = self.path.split("?", 1)[0]
             parts = path.strip("/").split("/")
             is_command = command is not None and len(parts) == 4 and parts[:2] == ["api", "alarms"]
-            if not is_command and path not in ("/api/login", "/api/logout"):
+            action = _match(actions, parts)
+            if not is_command and action is None and path not in ("/api/login", "/api/logout"):
                 self._refuse(Refusal(404, f"no such command path: {path}"), close=True)
                 return
             # Before the body is read: what another site sends is refused unread.
@@ -214,6 +264,8 @@ def _handler(
                 self._login(body)
             elif path == "/api/logout":
                 self._logout()
+            elif action is not None:
+                self._action(*action, body)
             else:
                 self._command(parts[2], parts[3], body)
 
@@ -236,7 +288,24 @@ def _handler(
             except TimeoutError:
                 self._refuse(Refusal(503, f"the agent did not answer within {_ANSWER_S:.0f} s"))
                 return
-            self._send_json(200, answer)
+            if isinstance(answer, Download):
+                self._send(200, answer.content_type, answer.body, filename=answer.filename)
+            else:
+                self._send_json(200, answer)
+
+        def _action(self, action: Action, args: list[str], body: dict[str, Any]) -> None:
+            checked = guard.change(self._headers(), action.role)
+            if isinstance(checked, Refusal):
+                self._refuse(checked)
+                return
+            try:
+                status, reply = asyncio.run_coroutine_threadsafe(
+                    action.run(args, body, checked), loop
+                ).result(timeout=_ANSWER_S)
+            except TimeoutError:
+                self._refuse(Refusal(503, f"the agent did not answer within {_ANSWER_S:.0f} s"))
+                return
+            self._send_json(status, reply)
 
         def _command(self, alarm_id: str, name: str, body: dict[str, Any]) -> None:
             # POST /api/alarms/<id>/<command>, JSON body {"duration_s": .., "reason": ..}
@@ -366,11 +435,19 @@ def _handler(
             self._send(status, "application/json; charset=utf-8", text.encode(), cookie)
 
         def _send(
-            self, status: int, content_type: str, body: bytes, cookie: str | None = None
+            self,
+            status: int,
+            content_type: str,
+            body: bytes,
+            cookie: str | None = None,
+            *,
+            filename: str | None = None,
         ) -> None:
             self.send_response(status)
             if cookie is not None:
                 self.send_header("Set-Cookie", cookie)
+            if filename is not None:
+                self.send_header("Content-Disposition", f'attachment; filename="{filename}"')
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.send_header("Content-Type", content_type)
@@ -383,6 +460,29 @@ def _handler(
             _log.debug("http: " + format, *args)
 
     return Handler
+
+
+def _static_files() -> dict[str, tuple[str, bytes]]:
+    """name -> (content type, bytes) of the page's files, read once at start."""
+    folder = files("edge_agent").joinpath("web/static")
+    if not folder.is_dir():
+        return {}
+    return {
+        f.name: (_STATIC_TYPES[suffix], f.read_bytes())
+        for f in folder.iterdir()
+        if (suffix := Path(f.name).suffix) in _STATIC_TYPES
+    }
+
+
+def _match(actions: Mapping[str, Action], parts: list[str]) -> tuple[Action, list[str]] | None:
+    """The action whose pattern the path's segments fit, and the segments that matched `*`."""
+    for pattern, action in actions.items():
+        wanted = pattern.strip("/").split("/")
+        if len(wanted) != len(parts):
+            continue
+        if all(w in ("*", p) for w, p in zip(wanted, parts, strict=True)):
+            return action, [p for w, p in zip(wanted, parts, strict=True) if w == "*"]
+    return None
 
 
 def _current_error() -> str:

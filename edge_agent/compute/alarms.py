@@ -79,6 +79,11 @@ class Alarm:
         self.value: float | None = None
         self.statistic: float | None = None
         self.detail: str | None = None
+        self.detail_key: str | None = None  # the detail for a page to translate (detectors.py)
+        self.detail_args: dict[str, Any] = {}
+        self.activated_ns: int | None = None  # when it last became active
+        self.since_ns: int | None = None  # when `state` last changed, as announced
+        self.since_state: str | None = None
         self.published: tuple[Any, ...] | None = None  # what the last record said
 
     @property
@@ -97,6 +102,7 @@ class Alarm:
         self.value = value
         self.statistic = verdict.statistic
         self.detail = verdict.detail
+        self.detail_key, self.detail_args = verdict.detail_key, verdict.detail_args
         if verdict.active != self.raw:
             self.raw, self.raw_since_ns = verdict.active, t_ns
         if verdict.active:
@@ -129,6 +135,7 @@ class Alarm:
             self.active = self.raw
             if self.active:
                 self.acked = False
+                self.activated_ns = t_ns
 
     def next_event_ns(self) -> int | None:
         events = []
@@ -200,6 +207,8 @@ class Alarm:
     def record(self, t_ns: int, event: str) -> Record | None:
         """The alarm's record if anything people see has changed since the last one."""
         c = self.config
+        if self.state != self.since_state:
+            self.since_state, self.since_ns = self.state, t_ns
         announced = self.state in (
             "unack_active",
             "ack_active",
@@ -239,6 +248,9 @@ class Alarm:
                 iso_utc(self.out_of_service_until_ns) if self.out_of_service_until_ns else None
             ),
             "reason": self.reason,
+            "detail": self.detail,
+            "detail_key": self.detail_key,
+            "detail_args": self.detail_args,
         }
         return Record("alarm", c.id, t_ns, body)
 
@@ -258,6 +270,11 @@ class Alarm:
             "value",
             "statistic",
             "detail",
+            "detail_key",
+            "detail_args",
+            "activated_ns",
+            "since_ns",
+            "since_state",
         )
         state = {k: getattr(self, k) for k in keep}
         state["published"] = list(self.published) if self.published else None
@@ -376,9 +393,20 @@ class AlarmManager:
         return records
 
     def system(
-        self, alarm_id: str, t_ns: int, *, active: bool, detail: str, priority: str = "high"
+        self,
+        alarm_id: str,
+        t_ns: int,
+        *,
+        active: bool,
+        detail: str,
+        priority: str = "high",
+        detail_key: str | None = None,
+        detail_args: dict[str, Any] | None = None,
     ) -> list[Record]:
-        """Raise or clear an alarm the agent sets about itself; it is acknowledged like any other."""
+        """Raise or clear an alarm the agent sets about itself; it is acknowledged like any other.
+
+        `detail` is English; `detail_key` and `detail_args` say the same for a page to translate
+        (the keys are listed in detectors.py)."""
         alarm = self.alarms.get(alarm_id)
         if alarm is None:
             if not active:
@@ -388,7 +416,15 @@ class AlarmManager:
             )
             alarm = self.alarms[alarm_id] = Alarm(config, Detector())
         records = self._date_restored(t_ns)
-        alarm.judge(t_ns, Verdict(active, "system" if active else None, None, detail), None)
+        verdict = Verdict(
+            active,
+            "system" if active else None,
+            None,
+            detail,
+            detail_key=detail_key,
+            detail_args=detail_args or {},
+        )
+        alarm.judge(t_ns, verdict, None)
         return self.flood.filter(records + self._announce(alarm, t_ns), t_ns)
 
     def next_event_ns(self) -> int | None:
@@ -463,18 +499,8 @@ class AlarmManager:
         return records
 
     def states(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": a.config.id,
-                "state": a.state,
-                "priority": a.config.priority,
-                "level": a.level if a.active else None,
-                "value": a.value,
-                "detail": a.detail,
-                "machine": a.config.machine,
-            }
-            for a in self.alarms.values()
-        ]
+        """Every alarm as the page shows it; times as ISO 8601 UTC, or None."""
+        return [_state_entry(a) for a in self.alarms.values()]
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -597,6 +623,35 @@ def _holds(rule: Expression | None, tags: TagTable) -> bool:
         return bool(rule.evaluate(tags.values))
     except Exception:  # a rule that cannot be evaluated on these values does not hold
         return False
+
+
+def _iso_or_none(t_ns: int | None) -> str | None:
+    return iso_utc(t_ns) if t_ns is not None else None
+
+
+def _state_entry(a: Alarm) -> dict[str, Any]:
+    c = a.config
+    return {
+        "id": c.id,
+        "type": c.type,
+        "display_name": c.display_name or c.id,
+        "state": a.state,
+        "priority": c.priority,
+        "level": a.level if a.active else None,
+        "value": a.value,
+        "message": c.message,
+        "detail": a.detail,
+        "detail_key": a.detail_key,
+        "detail_args": a.detail_args,
+        "machine": c.machine,
+        "activated": _iso_or_none(a.activated_ns),
+        "since": _iso_or_none(a.since_ns),
+        "shelved_until": _iso_or_none(a.shelved_until_ns),
+        "out_of_service_until": _iso_or_none(
+            a.out_of_service_until_ns if a.out_of_service else None
+        ),
+        "reason": a.reason,
+    }
 
 
 def _condition_record(alarm: Alarm, t_ns: int, condition: dict[str, Any]) -> Record:

@@ -4,16 +4,35 @@ Each takes (time, value) and says whether its condition holds, with a level and 
 judged by. Delays, acknowledgement and shelving belong to the alarm around it (alarms.py), so
 every detector stays a few lines of arithmetic. Formulas: ../shared DOMAIN.md (ISO 10816-3 /
 20816-3, EWMA and tabular CUSUM charts, least-squares trend).
+
+A verdict's `detail` is English, for logs and MQTT. The same detail travels as `detail_key` and
+`detail_args` (numbers and short codes), which a page translates into its own language:
+
+    limit               {level: high_high | high | low | low_low, limit}
+    zone                {zone: A | B | C | D, c_from, d_from}        boundaries in mm/s
+    learning            {}                                           EWMA and CUSUM baselines
+    ewma                {z, low, high}
+    cusum               {upper, lower, h}
+    rate                {slope, limit}                               per second
+    trend               {hours, limit}                               hours left to the limit
+    run_hours           {hours, interval}
+    cycles              {cycles, interval}
+
+and for the alarms the agent raises about itself (AlarmManager.system):
+
+    certificate_expiry  {what: own | trusted, date: YYYY-MM-DD}
+    certificate_renewed {}
+    buffer_corrupt      {error, aside}                               SQLite's error, the file moved aside
 """
 
 from __future__ import annotations
 
-__all__ = ["Verdict", "has_non_finite", "make_detector"]
+__all__ = ["DETAILS", "Verdict", "has_non_finite", "make_detector"]
 
 import math
 import statistics
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from edge_agent.config_models import (
@@ -39,6 +58,20 @@ ISO_10816_3 = {
 }
 
 
+# The English text of each detail key (see the module docstring), formatted with its args.
+DETAILS = {
+    "limit": "{level} limit {limit:g}",
+    "zone": "zone {zone} (C from {c_from:g}, D from {d_from:g} mm/s)",
+    "learning": "learning the baseline",
+    "ewma": "EWMA {z:.4g} outside {low:.4g}..{high:.4g}",
+    "cusum": "CUSUM C+ {upper:.4g}, C- {lower:.4g}, h {h:.4g}",
+    "rate": "{slope:.4g}/s against {limit:g}/s",
+    "trend": "{hours:.1f} h to {limit:g}",
+    "run_hours": "{hours:.1f} of {interval:g} running hours",
+    "cycles": "{cycles} of {interval} cycles",
+}
+
+
 @dataclass
 class Verdict:
     active: bool
@@ -46,6 +79,24 @@ class Verdict:
     statistic: float | None = None
     detail: str | None = None
     condition: dict[str, Any] | None = None  # a condition record to publish, if any
+    detail_key: str | None = None  # `detail` in a form a page translates: a key of DETAILS
+    detail_args: dict[str, Any] = field(default_factory=dict)
+
+
+def _described(key: str, **args: Any) -> dict[str, Any]:
+    """A verdict's detail fields: the English text from the exact figures, the args rounded."""
+    return {
+        "detail": DETAILS[key].format(**args),
+        "detail_key": key,
+        "detail_args": {name: _rounded(value) for name, value in args.items()},
+    }
+
+
+def _rounded(value: Any) -> Any:
+    """Four significant digits, whole numbers kept whole: figures for people, not for sums."""
+    if not isinstance(value, float) or value == 0 or not math.isfinite(value):
+        return value
+    return round(value, max(0, 3 - math.floor(math.log10(abs(value)))))
 
 
 class Detector:
@@ -128,8 +179,9 @@ class LimitDetector(Detector):
         )
         if level is None:
             return Verdict(False)
-        limit = getattr(c, level)
-        return Verdict(True, level, None, f"{level} limit {limit:g}")
+        return Verdict(
+            True, level, None, **_described("limit", level=level, limit=getattr(c, level))
+        )
 
 
 class VibrationZoneDetector(Detector):
@@ -157,8 +209,8 @@ class VibrationZoneDetector(Detector):
                 "boundaries_mm_s": list(self.bounds),
             }
         self.zone = zone
-        detail = f"zone {zone} (C from {self.bounds[1]:g}, D from {self.bounds[2]:g} mm/s)"
-        return Verdict(zone in ("C", "D"), zone, None, detail, condition)
+        detail = _described("zone", zone=zone, c_from=self.bounds[1], d_from=self.bounds[2])
+        return Verdict(zone in ("C", "D"), zone, None, condition=condition, **detail)
 
 
 class _BaselineMixin(Detector):
@@ -194,7 +246,7 @@ class EwmaDetector(_BaselineMixin):
 
     def _judge(self, t_ns: int, value: float) -> Verdict:
         if not self._learn(value):
-            return Verdict(False, detail="learning the baseline")
+            return Verdict(False, **_described("learning"))
         assert self.mean is not None and self.sigma is not None
         lam, width = self.config.lambda_, self.config.L
         self.t += 1
@@ -202,9 +254,8 @@ class EwmaDetector(_BaselineMixin):
         spread = width * self.sigma * math.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * self.t)))
         low, high = self.mean - spread, self.mean + spread
         level = "high" if self.z > high else "low" if self.z < low else None
-        return Verdict(
-            level is not None, level, self.z, f"EWMA {self.z:.4g} outside {low:.4g}..{high:.4g}"
-        )
+        detail = _described("ewma", z=self.z, low=low, high=high)
+        return Verdict(level is not None, level, self.z, **detail)
 
 
 class CusumDetector(_BaselineMixin):
@@ -216,19 +267,15 @@ class CusumDetector(_BaselineMixin):
 
     def _judge(self, t_ns: int, value: float) -> Verdict:
         if not self._learn(value):
-            return Verdict(False, detail="learning the baseline")
+            return Verdict(False, **_described("learning"))
         assert self.mean is not None and self.sigma is not None
         k, h = self.config.k * self.sigma, self.config.h * self.sigma
         self.upper = max(0.0, value - (self.mean + k) + self.upper)
         self.lower = max(0.0, (self.mean - k) - value + self.lower)
         level = "high" if self.upper > h else "low" if self.lower > h else None
         statistic = self.upper if self.upper >= self.lower else -self.lower
-        return Verdict(
-            level is not None,
-            level,
-            statistic,
-            f"CUSUM C+ {self.upper:.4g}, C- {self.lower:.4g}, h {h:.4g}",
-        )
+        detail = _described("cusum", upper=self.upper, lower=self.lower, h=h)
+        return Verdict(level is not None, level, statistic, **detail)
 
     def reset(self) -> None:
         self.upper = self.lower = 0.0
@@ -280,7 +327,8 @@ class RateDetector(_Window):
         rising = slope > limit and direction in ("rising", "both")
         falling = slope < -limit and direction in ("falling", "both")
         level = "rising" if rising else "falling" if falling else None
-        return Verdict(level is not None, level, slope, f"{slope:.4g}/s against {limit:g}/s")
+        detail = _described("rate", slope=slope, limit=limit)
+        return Verdict(level is not None, level, slope, **detail)
 
 
 class TrendDetector(_Window):
@@ -315,10 +363,9 @@ class TrendDetector(_Window):
         if report:
             self.last_report_ns = t_ns
         self.last_active = active
-        detail = f"{left / 3600:.1f} h to {c.limit:g}" if left is not None else None
-        return Verdict(
-            active, "trend" if active else None, left, detail, condition if report else None
-        )
+        detail = _described("trend", hours=left / 3600, limit=c.limit) if left is not None else {}
+        level = "trend" if active else None
+        return Verdict(active, level, left, condition=condition if report else None, **detail)
 
 
 class RunHoursDetector(Detector):
@@ -348,12 +395,8 @@ class RunHoursDetector(Detector):
 
     def _verdict(self) -> Verdict:
         due = self.hours >= self.config.interval_h - 1e-9
-        return Verdict(
-            due,
-            "due" if due else None,
-            self.hours,
-            f"{self.hours:.1f} of {self.config.interval_h:g} running hours",
-        )
+        detail = _described("run_hours", hours=self.hours, interval=self.config.interval_h)
+        return Verdict(due, "due" if due else None, self.hours, **detail)
 
     def reset(self) -> None:
         self.hours = 0.0
@@ -378,12 +421,8 @@ class CyclesDetector(Detector):
                 delta = delta + self.config.modulus if self.config.modulus else value
             self.cycles += round(delta)
         due = self.cycles >= self.config.interval
-        return Verdict(
-            due,
-            "due" if due else None,
-            float(self.cycles),
-            f"{self.cycles} of {self.config.interval} cycles",
-        )
+        detail = _described("cycles", cycles=self.cycles, interval=self.config.interval)
+        return Verdict(due, "due" if due else None, float(self.cycles), **detail)
 
     def reset(self) -> None:
         self.cycles = 0

@@ -130,18 +130,22 @@ class ComputeEngine:
             return []
         current = tracker.current
         assert current is not None
-        category = self._category(name, current)
         oee = self.oee[name]
         if oee.clock_ns is None:
             oee.step_to(t_ns)
-        return [record, *oee.change_state(t_ns, current.state, current.reason, category)]
+        return [record, *self._change(name, t_ns, current)]
 
-    def _category(self, name: str, current: MachineState) -> str | None:
-        """breakdown or setup for a down machine, from its reason's configuration."""
-        if current.state != "down":
-            return None
-        reason = self.machines[name].config.reasons.get(current.reason_code or "")
-        return reason.category if reason else "breakdown"
+    def _change(self, name: str, t_ns: int, current: MachineState) -> list[Record]:
+        """Tell the OEE tracker a new state; a stop's reason only when one is configured for it."""
+        reason, category = current.reason, None
+        if current.state in ("down", "idle"):
+            configured = self.machines[name].config.reasons.get(current.reason_code or "")
+            reason = configured.text if configured else None  # else unclassified
+            if current.state == "down":
+                category = configured.category if configured else "breakdown"
+        return self.oee[name].change_state(
+            t_ns, current.state, reason, category, current.reason_code
+        )
 
     # ------------------------------------------------------------------ persistence
 
@@ -209,8 +213,7 @@ class ComputeEngine:
             records += oee.step_to(t_ns)
             current = self.machines[name].current
             if current is not None:
-                category = self._category(name, current)
-                records += oee.change_state(t_ns, current.state, current.reason, category)
+                records += self._change(name, t_ns, current)
         return records
 
     def mark_gap(self, from_ns: int) -> list[Record]:

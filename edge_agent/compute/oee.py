@@ -15,7 +15,7 @@ classified, which is at most `micro_stop_s` later.
 
 from __future__ import annotations
 
-__all__ = ["OeeTracker", "Period", "Window"]
+__all__ = ["UNCLASSIFIED", "OeeTracker", "Period", "Window", "window_busy"]
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,14 +26,17 @@ from edge_agent.outbox import Record
 from edge_agent.timefmt import iso_utc
 
 STOPS = ("idle", "down")
+HOUR = 3600 * NS
+UNCLASSIFIED = "unclassified"  # the losses of stops nobody has given a reason yet
 
 
 @dataclass
 class Period:
     state: str
-    reason: str | None
-    category: str | None  # breakdown or setup, for down periods
+    reason: str | None  # a configured reason's text; None: unclassified (or running)
+    category: str | None  # the reason's category (breakdown, setup, ...), for down periods
     start_ns: int
+    reason_code: str | None = None  # what the PLC gave, even when no reason is configured for it
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Window:
     failures: int = 0
     micro_stops: int = 0
     reasons: dict[str, float] = field(default_factory=dict)
+    manual_rejects: int = 0  # parts counted good by the PLC that an operator found bad
 
     @property
     def key(self) -> tuple[str, int]:
@@ -182,18 +186,11 @@ class OeeTracker:
                     )
 
     def _hour_window(self, start_ns: int) -> Window:
-        end_ns = start_ns + 3600 * NS
-        if self.calendar is None:
-            return Window("hour", None, start_ns, end_ns, [(start_ns, end_ns)])
-        busy, names = [], []
-        for shift in self.calendar.shifts_overlapping(start_ns, end_ns):
-            names.append(shift.name)
-            busy += [
-                (max(a, start_ns), min(b, end_ns))
-                for a, b in shift.busy()
-                if a < end_ns and b > start_ns
-            ]
-        return Window("hour", names[0] if names else None, start_ns, end_ns, sorted(busy))
+        names = []
+        if self.calendar is not None:
+            names = [s.name for s in self.calendar.shifts_overlapping(start_ns, start_ns + HOUR)]
+        busy = window_busy(self.calendar, "hour", start_ns)
+        return Window("hour", names[0] if names else None, start_ns, start_ns + HOUR, busy)
 
     def _running_windows(self) -> list[Window]:
         t = self.clock_ns
@@ -203,14 +200,23 @@ class OeeTracker:
     # ------------------------------------------------------------------ periods
 
     def change_state(
-        self, t_ns: int, state: str, reason: str | None, category: str | None
+        self,
+        t_ns: int,
+        state: str,
+        reason: str | None,
+        category: str | None,
+        reason_code: str | None = None,
     ) -> list[Record]:
-        """The machine's state changed at t_ns: close the period before it."""
+        """The machine's state changed at t_ns: close the period before it.
+
+        `reason` is the text of a configured reason (None for a stop the PLC gave no known reason
+        for: unclassified, until an operator classifies it).
+        """
         records: list[Record] = []
         p = self.period
         assert p is not None, "change_state before the first step_to"
         if t_ns == p.start_ns:  # two changes at one instant: the first lasted no time at all
-            self.period = Period(state, reason, category, t_ns)
+            self.period = Period(state, reason, category, t_ns, reason_code)
             return self._finalize_ready(t_ns)
         cls = self._classify(p, t_ns)
         for w in self.windows:
@@ -219,7 +225,7 @@ class OeeTracker:
             records.append(self._downtime_record(p, t_ns))
             if state == "running":
                 self.last_stop_end_ns = t_ns
-        self.period = Period(state, reason, category, t_ns)
+        self.period = Period(state, reason, category, t_ns, reason_code)
         return records + self._finalize_ready(t_ns)
 
     def _classify(self, p: Period, end_ns: int) -> str:
@@ -232,8 +238,8 @@ class OeeTracker:
         starts_here = w.contains(p.start_ns)
         if cls == "micro" and starts_here:
             w.micro_stops += 1
-        if cls == "down" and p.category != "setup" and starts_here:
-            w.failures += 1
+        if cls == "down" and p.category in (None, "breakdown") and starts_here:
+            w.failures += 1  # MTBF and MTTR are about breakdowns, not setups or waiting
         if seconds <= 0:
             return
         if cls == "running":
@@ -245,10 +251,13 @@ class OeeTracker:
             w.down_s += seconds
             if p.category == "setup":
                 w.setup_s += seconds
-            reason = p.reason or "fault"
+            reason = p.reason or UNCLASSIFIED
             w.reasons[reason] = w.reasons.get(reason, 0.0) + seconds
         elif cls == "idle":
             w.idle_s += seconds
+            # An idle machine that should produce is a loss too: without a reason, unclassified.
+            reason = p.reason or UNCLASSIFIED
+            w.reasons[reason] = w.reasons.get(reason, 0.0) + seconds
         elif cls == "unknown":
             w.unknown_s += seconds
         elif cls == "planned":
@@ -312,7 +321,9 @@ class OeeTracker:
             "machine": self.name,
             "state": p.state,
             "reason": p.reason,
+            "reason_code": p.reason_code,
             "category": p.category if p.state == "down" else None,
+            "classified_by": "plc" if p.reason is not None else None,
             "start": iso_utc(p.start_ns),
             "end": iso_utc(end_ns),
             "duration_s": round((end_ns - p.start_ns) / NS, 3),
@@ -342,6 +353,7 @@ class OeeTracker:
         elapsed_end = w.end_ns if final else min(now_ns, w.end_ns)
         busy = acc.busy_seconds(w.start_ns, elapsed_end) - acc.planned_s
         good = acc.good if self._counts_good() else acc.total - acc.reject
+        good = max(0, good - acc.manual_rejects)
         reject = acc.total - good
         ideal = self.config.ideal_cycle_time_s
         availability = acc.run_s / busy if busy > 0 else None
@@ -391,6 +403,38 @@ class OeeTracker:
     def _counts_good(self) -> bool:
         return self.config.counters is not None and self.config.counters.good is not None
 
+    # ------------------------------------------------------------------ corrections
+
+    def reclassify(self, start_ns: int, end_ns: int, old: str, new: str) -> list[Window]:
+        """A stop [start, end) was given a reason: move its loss in the open windows it touches.
+
+        The time was lost either way: availability does not change, only what it is put down to.
+        The old reason keeps its key (at 0 s if nothing is left), so a rewrite of the window
+        overwrites its earlier figure wherever it was stored.
+        """
+        touched = []
+        for w in self.windows:
+            seconds = w.busy_seconds(start_ns, end_ns)
+            if seconds <= 0:
+                continue
+            w.reasons[old] = max(0.0, w.reasons.get(old, 0.0) - seconds)
+            w.reasons[new] = w.reasons.get(new, 0.0) + seconds
+            touched.append(w)
+        return touched
+
+    def add_rejects(self, t_ns: int, count: int) -> list[Window]:
+        """Parts made before t_ns were found bad after the PLC counted them: the open windows
+        holding t_ns count them as rejects."""
+        touched = [w for w in self.windows if w.start_ns < t_ns <= w.end_ns]
+        for w in touched:
+            w.manual_rejects += count
+        return touched
+
+    def running_records(self, windows: list[Window]) -> list[Record]:
+        """The running figures of `windows` now (after a correction)."""
+        assert self.clock_ns is not None
+        return [self._record(w, self.clock_ns, final=False) for w in windows]
+
     # ------------------------------------------------------------------ persistence
 
     def to_state(self) -> dict[str, Any]:
@@ -414,6 +458,31 @@ class OeeTracker:
         self.counters = dict(state["counters"])
         self.last_stop_end_ns = state["last_stop_end_ns"]
         self.holding_ns = state.get("holding_ns")
+
+
+def window_busy(calendar: Calendar | None, kind: str, start_ns: int) -> list[tuple[int, int]]:
+    """The planned busy intervals of the window of `kind` (shift or hour) that starts at start_ns.
+
+    The same intervals the tracker measured the window over: a correction made later (an
+    operator's reason for a stop) counts the stop's time in them the same way.
+    """
+    if kind == "shift":
+        if calendar is None:
+            return []
+        for shift in calendar.shifts_overlapping(start_ns, start_ns + 1):
+            if shift.start_ns == start_ns:
+                return shift.busy()
+        return []
+    end_ns = start_ns + HOUR
+    if calendar is None:
+        return [(start_ns, end_ns)]
+    busy = [
+        (max(a, start_ns), min(b, end_ns))
+        for shift in calendar.shifts_overlapping(start_ns, end_ns)
+        for a, b in shift.busy()
+        if a < end_ns and b > start_ns
+    ]
+    return sorted(busy)
 
 
 def _r(seconds: float) -> float:

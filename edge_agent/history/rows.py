@@ -6,7 +6,17 @@ their times as integer ns (UTC) for the indexes, and their body as compact JSON.
 
 from __future__ import annotations
 
-__all__ = ["Rows", "alarm_fields", "iso_ms", "kept", "stop_fields", "to_rows"]
+__all__ = [
+    "STOP_COLUMNS",
+    "STOP_SELECT",
+    "Rows",
+    "alarm_fields",
+    "iso_ms",
+    "kept",
+    "period_fields",
+    "stop_fields",
+    "to_rows",
+]
 
 import functools
 import json
@@ -22,7 +32,10 @@ NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 OeeRow = tuple[str, str, int, int, int, str]  # machine, window, start, end, ts, body
-StopRow = tuple[str, int, int, float, str, str | None, str | None, str | None, str]
+StopRow = tuple[str, int, int, float, str, str | None, str | None, str | None, str | None, str]
+PeriodRow = tuple[str, int, int, str, str | None]  # machine, start, end, state, reason
+# Non-running states that are not stops: the timeline shows them, OEE counts them apart.
+_PERIOD_STATES = ("planned", "unknown")
 
 # Columns of the stops and alarms tables, in the order the queries select them: the fields the
 # records (and the page) name, so rows become dicts without decoding the JSON body.
@@ -31,11 +44,18 @@ STOP_COLUMNS = (
     "machine",
     "state",
     "reason",
+    "reason_code",
     "category",
     "start_ns",
     "end_ns",
     "duration_s",
     "classified_by",
+    "note",
+    "simulated",
+)
+# What the query selects for each column: most are columns, the demo's label is in the body.
+STOP_SELECT = tuple(
+    "json_extract(body, '$.simulated') IS 1" if c == "simulated" else c for c in STOP_COLUMNS
 )
 ALARM_COLUMNS = (
     "alarm_id",
@@ -57,15 +77,20 @@ class Rows:
     oee: list[OeeRow] = field(default_factory=list)
     stops: list[StopRow] = field(default_factory=list)
     alarms: list[tuple[Any, ...]] = field(default_factory=list)
+    periods: list[PeriodRow] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.oee) + len(self.stops) + len(self.alarms)
+        return len(self.oee) + len(self.stops) + len(self.alarms) + len(self.periods)
 
 
 def kept(record: Record) -> bool:
-    """Closed OEE windows, stops and alarm transitions; running figures and raw values are not."""
+    """Closed OEE windows, stops, planned and unknown periods (for the timeline) and alarm
+    transitions; running figures and raw values are not."""
     if record.kind == "oee":
         return record.body["final"] is True
+    if record.kind == "state":
+        ended = record.body.get("ended")
+        return ended is not None and ended["state"] in _PERIOD_STATES
     return record.kind in ("downtime", "alarm")
 
 
@@ -78,12 +103,25 @@ def to_rows(records: list[Record]) -> Rows:
             _log.error("history: a %s record for %s cannot be kept: %s", r.kind, r.key, exc)
             continue
         b = r.body
-        if r.kind == "oee":
+        if r.kind == "state":
+            ended = b["ended"]
+            rows.periods.append(
+                (
+                    b["machine"],
+                    _ns(ended["start"]),
+                    _ns(ended["end"]),
+                    ended["state"],
+                    ended["reason"],
+                )
+            )
+        elif r.kind == "oee":
             rows.oee.append(
                 (b["machine"], b["window"], _ns(b["start"]), _ns(b["end"]), r.ts_ns, body)
             )
         elif r.kind == "downtime":
             reason = b["reason"]
+            # Records from before reason codes were kept: a reason then came from the PLC.
+            classified_by = b.get("classified_by", "plc" if reason is not None else None)
             rows.stops.append(
                 (
                     b["machine"],
@@ -92,8 +130,10 @@ def to_rows(records: list[Record]) -> Rows:
                     b["duration_s"],
                     b["state"],
                     None if reason is None else str(reason),
+                    b.get("reason_code"),
                     b["category"],
-                    "plc" if reason is not None else None,  # the PLC gave it; else unclassified
+                    classified_by,
+                    b.get("note"),
                     body,
                 )
             )
@@ -122,7 +162,14 @@ def stop_fields(row: tuple[Any, ...]) -> dict[str, Any]:
     fields = dict(zip(STOP_COLUMNS, row, strict=True))
     fields["start"] = iso_ms(fields.pop("start_ns"))
     fields["end"] = iso_ms(fields.pop("end_ns"))
+    fields["simulated"] = bool(fields["simulated"])
     return fields
+
+
+def period_fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A periods row (state, reason, start_ns, end_ns) as the timeline's fields."""
+    state, reason, start_ns, end_ns = row
+    return {"state": state, "reason": reason, "start": iso_ms(start_ns), "end": iso_ms(end_ns)}
 
 
 def alarm_fields(row: tuple[Any, ...]) -> dict[str, Any]:

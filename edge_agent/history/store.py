@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edge_agent.backoff import Backoff
-from edge_agent.history import queries
+from edge_agent.history import corrections, queries
+from edge_agent.history.corrections import Busy, Choice, Correction
 from edge_agent.history.rows import Rows, kept, to_rows
 from edge_agent.outbox import Record
 from edge_agent.private_files import private_dir
@@ -61,8 +62,10 @@ CREATE TABLE IF NOT EXISTS stops (
     state         TEXT    NOT NULL,
     reason        TEXT,
     category      TEXT,
-    classified_by TEXT,              -- plc when the record had a reason; NULL: unclassified
+    classified_by TEXT,              -- plc, or the user who gave the reason; NULL: unclassified
     body          TEXT    NOT NULL,
+    reason_code   TEXT,              -- the PLC's code, or the one an operator picked
+    note          TEXT,              -- an operator's note
     UNIQUE (machine, start_ns)
 );
 CREATE INDEX IF NOT EXISTS stops_machine_end ON stops (machine, end_ns);
@@ -83,7 +86,28 @@ CREATE TABLE IF NOT EXISTS alarms (
     body          TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alarms_ts ON alarms (ts_ns);
+CREATE TABLE IF NOT EXISTS periods (     -- planned and unknown time, for the state timeline
+    machine  TEXT    NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns   INTEGER NOT NULL,
+    state    TEXT    NOT NULL,
+    reason   TEXT,
+    PRIMARY KEY (machine, start_ns)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS periods_end ON periods (end_ns);
+CREATE TABLE IF NOT EXISTS rejects (     -- parts an operator found bad after they were counted
+    id      INTEGER PRIMARY KEY,
+    machine TEXT    NOT NULL,
+    ts_ns   INTEGER NOT NULL,          -- made before this time
+    count   INTEGER NOT NULL,
+    reason  TEXT    NOT NULL,
+    user    TEXT    NOT NULL,
+    at_ns   INTEGER NOT NULL           -- when it was entered
+);
+CREATE INDEX IF NOT EXISTS rejects_ts ON rejects (ts_ns);
 """
+# Columns added since the first files were written; a file without them gets them at open.
+_ADDED_COLUMNS = {"stops": ("reason_code TEXT", "note TEXT")}
 
 # A window published again (corrected) replaces the first. A stop seen again (a replay, a
 # restart) keeps its id, so what refers to it stays valid.
@@ -92,19 +116,35 @@ _UPSERT_OEE = (
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (machine, window_kind, start_ns) DO UPDATE SET "
     "end_ns = excluded.end_ns, ts_ns = excluded.ts_ns, body = excluded.body"
 )
+# An operator's reason is kept when the stop is seen again (a replay, a restart).
+_KEEP = "CASE WHEN stops.classified_by IS NULL OR stops.classified_by = 'plc'"
 _UPSERT_STOP = (
-    "INSERT INTO stops (machine, start_ns, end_ns, duration_s, state, reason, category, "
-    "classified_by, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (machine, start_ns) "
-    "DO UPDATE SET end_ns = excluded.end_ns, duration_s = excluded.duration_s, "
-    "state = excluded.state, reason = excluded.reason, category = excluded.category, "
-    "classified_by = excluded.classified_by, body = excluded.body"
+    "INSERT INTO stops (machine, start_ns, end_ns, duration_s, state, reason, reason_code, "
+    "category, classified_by, note, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (machine, start_ns) DO UPDATE SET end_ns = excluded.end_ns, "
+    "duration_s = excluded.duration_s, state = excluded.state, "
+    + ", ".join(
+        f"{c} = {_KEEP} THEN excluded.{c} ELSE stops.{c} END"
+        for c in ("reason", "reason_code", "category", "classified_by", "note", "body")
+    )
+)
+_UPSERT_PERIOD = (
+    "INSERT INTO periods (machine, start_ns, end_ns, state, reason) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (machine, start_ns) DO UPDATE SET end_ns = excluded.end_ns, "
+    "state = excluded.state, reason = excluded.reason"
 )
 _INSERT_ALARM = (
     "INSERT INTO alarms (alarm_id, machine, state, event, priority, value, message, user, "
     "declared_user, reason, ts_ns, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # What "older" means per table: the time each is filed under.
-_TIME_OF = {"oee_windows": "start_ns", "stops": "end_ns", "alarms": "ts_ns"}
+_TIME_OF = {
+    "oee_windows": "start_ns",
+    "stops": "end_ns",
+    "alarms": "ts_ns",
+    "periods": "end_ns",
+    "rejects": "ts_ns",
+}
 
 
 @contextlib.contextmanager
@@ -226,6 +266,36 @@ class HistoryStore:
     async def alarms(self, from_ns: int, to_ns: int) -> list[dict[str, Any]]:
         return await self._run(lambda: queries.alarms(self._conn(), from_ns, to_ns))
 
+    async def stop(self, stop_id: int) -> dict[str, Any] | None:
+        return await self._run(lambda: queries.stop(self._conn(), stop_id))
+
+    async def timeline(self, machine: str, from_ns: int, to_ns: int) -> list[dict[str, Any]]:
+        return await self._run(lambda: queries.timeline(self._conn(), machine, from_ns, to_ns))
+
+    async def classify_stop(
+        self, stop_id: int, choice: Choice, user: str, at_ns: int, busy: Busy
+    ) -> Correction:
+        """An operator's reason for a stop, and the closed windows it corrects, in one commit."""
+        await self.flush()  # a stop or window still in memory would miss the correction
+
+        def apply() -> Correction:
+            with _transaction(self._conn()) as db:
+                return corrections.classify(db, stop_id, choice, user, at_ns, busy)
+
+        return await self._run(apply)
+
+    async def add_rejects(
+        self, machine: str, t_ns: int, count: int, reason: str, user: str, at_ns: int
+    ) -> Correction:
+        """Rejects found after counting, and the closed windows they correct, in one commit."""
+        await self.flush()
+
+        def apply() -> Correction:
+            with _transaction(self._conn()) as db:
+                return corrections.add_rejects(db, machine, t_ns, count, reason, user, at_ns)
+
+        return await self._run(apply)
+
     # ------------------------------------------------------------------ on the event loop
 
     async def _close(self) -> None:
@@ -321,6 +391,11 @@ class HistoryStore:
         try:
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
+            for table, added in _ADDED_COLUMNS.items():
+                have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+                for column in added:
+                    if column.split()[0] not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
         except sqlite3.Error:
             db.close()
             raise
@@ -341,6 +416,7 @@ class HistoryStore:
             db.executemany(_UPSERT_OEE, rows.oee)
             db.executemany(_UPSERT_STOP, rows.stops)
             db.executemany(_INSERT_ALARM, rows.alarms)
+            db.executemany(_UPSERT_PERIOD, rows.periods)
 
     def _delete_before(self, cut_ns: int) -> int:
         removed = 0

@@ -135,10 +135,16 @@ def _oee(body: dict[str, Any], agent: str, _ts_ms: int) -> list[str]:
 
 
 def _downtime(body: dict[str, Any], agent: str, _ts_ms: int) -> list[str]:
+    """One point per stop at its start. The reason is a field, not a tag: a stop classified by an
+    operator later is written again into the same series and time, and replaces the first point."""
+    if not _finite(body["duration_s"]):
+        return []  # a stop without its length says nothing
     series = f"agent={agent},machine={tag(body['machine'])},state={body['state']}"
-    if body.get("reason"):
-        series += f",reason={tag(body['reason'])}"
-    fields = [f"duration_s={number(body['duration_s'])}"] if _finite(body["duration_s"]) else []
+    fields = [f"duration_s={number(body['duration_s'])}"]
+    fields.append(f"reason={text_field(body.get('reason') or 'unclassified')}")
+    for name in ("reason_code", "category", "classified_by"):
+        if body.get(name):
+            fields.append(f"{name}={text_field(str(body[name]))}")
     return _point(f"downtime,{series}", fields, _iso_ms(body["start"]))
 
 

@@ -8,6 +8,7 @@ Topics (`<root>` is `agent.topic_prefix`, default `edge/<agent id>`):
   <root>/machines/<machine>/state      current machine state, retained
   <root>/machines/<machine>/oee/<w>    OEE of the open shift or hour (w), retained
   <root>/machines/<machine>/oee/<w>/closed  the last closed window, retained
+  <root>/machines/<machine>/oee/<w>/corrected  the last window corrected by an operator, retained
   <root>/machines/<machine>/downtime   one message per stop that is not a micro-stop
   <root>/alarms/<id>                   current state of an alarm, retained
   <root>/alarms/events                 every alarm transition
@@ -326,8 +327,10 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
     elif kind == "state":
         yield f"{root}/machines/{body['machine']}/state", _json({**meta, **body}), True
     elif kind == "oee":
-        # The open window's running figure, and the last closed window, both retained.
-        suffix = "/closed" if body["final"] else ""
+        # The open window's running figure, and the last closed window, both retained. A closed
+        # window corrected later (an operator's reason, rejects) goes apart: on /closed it would
+        # replace a later window for anyone who joins.
+        suffix = "/corrected" if "corrected_at" in body else "/closed" if body["final"] else ""
         yield (
             f"{root}/machines/{body['machine']}/oee/{body['window']}{suffix}",
             _json({**meta, **body}),

@@ -3,6 +3,7 @@
     /api/history/oee?machine=M&window=shift|hour&from=&to=   closed windows, then the open one
     /api/history/stops?machine=M&from=&to=                    stops (classified or not)
     /api/history/alarms?from=&to=                             alarm transitions
+    /api/history/timeline?machine=M&from=&to=                 time not running, for the timeline
 
 `from` and `to` are ISO 8601 times with an offset; without them the range is today in the
 machine's calendar zone (UTC for a machine without a calendar). Field names are the records'.
@@ -10,9 +11,9 @@ machine's calendar zone (UTC for a machine without a calendar). Field names are 
 
 from __future__ import annotations
 
-__all__ = ["HistoryApi", "QueryError"]
+__all__ = ["HistoryApi", "QueryError", "moment", "to_ns"]
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -42,8 +43,10 @@ class HistoryQueries(Protocol):
 
     async def alarms(self, from_ns: int, to_ns: int) -> list[dict[str, Any]]: ...
 
+    async def timeline(self, machine: str, from_ns: int, to_ns: int) -> list[dict[str, Any]]: ...
 
-Handler = Callable[[Mapping[str, str]], Awaitable[dict[str, Any]]]
+
+Handler = Callable[[Mapping[str, str]], Coroutine[Any, Any, dict[str, Any]]]
 
 
 class HistoryApi:
@@ -53,17 +56,20 @@ class HistoryApi:
         history: HistoryQueries,
         open_windows: Callable[[], Mapping[tuple[str, str], dict[str, Any]]],
         now: Callable[[], datetime] = lambda: datetime.now(_UTC),
+        current: Callable[[str], dict[str, Any] | None] = lambda _machine: None,
     ) -> None:
         self.config = config
         self.history = history
         self.open_windows = open_windows  # (machine, window) -> the latest running OEE record
         self.now = now
+        self.current = current  # machine -> its state now {state, reason, since}
 
     def routes(self) -> dict[str, Handler]:
         return {
             "/api/history/oee": self.oee,
             "/api/history/stops": self.stops,
             "/api/history/alarms": self.alarms,
+            "/api/history/timeline": self.timeline,
         }
 
     async def oee(self, params: Mapping[str, str]) -> dict[str, Any]:
@@ -89,6 +95,19 @@ class HistoryApi:
         start, end = self._range(params, None, _MAX_RANGE_ALL)
         rows = await self.history.alarms(start, end)
         return {**_span(start, end), "alarms": rows}
+
+    async def timeline(self, params: Mapping[str, str]) -> dict[str, Any]:
+        machine = self._machine(params, required=True)
+        assert machine is not None
+        start, end = self._range(params, machine, _MAX_RANGE_ALL)
+        periods = await self.history.timeline(machine, start, end)
+        now = self.current(machine)
+        # The state the machine is in now has no end yet: it is not in the history.
+        if now is not None and now["state"] != "running" and _ns(now["since"]) < end:
+            periods.append(
+                {"state": now["state"], "reason": now["reason"], "start": now["since"], "end": None}
+            )
+        return {"machine": machine, **_span(start, end), "periods": periods}
 
     # ------------------------------------------------------------------ parameters
 
@@ -118,38 +137,38 @@ class HistoryApi:
     ) -> tuple[int, int]:
         zone = self._zone(machine)
         midnight = datetime.combine(self.now().astimezone(zone).date(), time(), tzinfo=zone)
-        start = _moment(params, "from") or midnight
-        end = _moment(params, "to") or (start + timedelta(days=1))
+        start = moment(params, "from") or midnight
+        end = moment(params, "to") or (start + timedelta(days=1))
         if end <= start:
             raise QueryError("to must be after from")
         if end - start > longest:
             every = "" if longest == _MAX_RANGE else " for every machine (give machine= for more)"
             raise QueryError(f"at most {longest.days} days at once{every}")
-        return _to_ns(start), _to_ns(end)
+        return to_ns(start), to_ns(end)
 
 
-def _moment(params: Mapping[str, str], name: str) -> datetime | None:
+def moment(params: Mapping[str, str], name: str) -> datetime | None:
     text = params.get(name)
     if not text:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace(" ", "+") if "T" in text else text)
+        when = datetime.fromisoformat(text.replace(" ", "+") if "T" in text else text)
     except ValueError:
         raise QueryError(f"{name} is an ISO 8601 time, e.g. 2026-03-02T06:00:00+08:00") from None
-    if moment.tzinfo is None:
+    if when.tzinfo is None:
         raise QueryError(f"{name} needs its UTC offset, e.g. 2026-03-02T06:00:00+08:00")
-    if not 1970 <= moment.year < 2100:
+    if not 1970 <= when.year < 2100:
         raise QueryError(f"{name} is outside the years 1970 to 2099")
-    return moment
+    return when
 
 
-def _to_ns(moment: datetime) -> int:
+def to_ns(moment: datetime) -> int:
     whole = moment.replace(microsecond=0)
     return int(whole.timestamp()) * NS + moment.microsecond * 1000
 
 
 def _ns(iso: str) -> int:
-    return _to_ns(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+    return to_ns(datetime.fromisoformat(iso.replace("Z", "+00:00")))
 
 
 def _span(start_ns: int, end_ns: int) -> dict[str, str]:

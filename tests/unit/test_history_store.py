@@ -298,3 +298,48 @@ def test_the_fast_time_text_is_iso_utc() -> None:
     rng = random.Random(5)
     for t in [0, 1, 999_999, T0, *(rng.randrange(0, 4_102_444_800 * S) for _ in range(20_000))]:
         assert iso_ms(t) == iso_utc(t), t
+
+
+async def test_an_operators_reason_survives_the_stop_seen_again(tmp_path: Path) -> None:
+    """A replay or a restart publishes the stop again, unclassified: the operator's reason stays."""
+    store = await opened(tmp_path / "h.db")
+    store.append(stop("m1", T0, T0 + 600 * S, None))
+    await store.flush()
+    (row,) = await store.stops("m1", T0, T0 + DAY)
+    db = sqlite3.connect(tmp_path / "h.db")
+    with db:
+        db.execute(
+            "UPDATE stops SET reason = '待料', classified_by = 'li' WHERE id = ?", (row["id"],)
+        )
+    db.close()
+    store.append(stop("m1", T0, T0 + 600 * S, None))
+    await store.flush()
+    (again,) = await store.stops("m1", T0, T0 + DAY)
+    assert (again["id"], again["reason"], again["classified_by"]) == (row["id"], "待料", "li")
+    await store.close()
+
+
+async def test_a_file_from_before_reason_codes_gets_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    with db:
+        db.execute(
+            "CREATE TABLE stops (id INTEGER PRIMARY KEY, machine TEXT NOT NULL, start_ns INTEGER "
+            "NOT NULL, end_ns INTEGER NOT NULL, duration_s REAL NOT NULL, state TEXT NOT NULL, "
+            "reason TEXT, category TEXT, classified_by TEXT, body TEXT NOT NULL, "
+            "UNIQUE (machine, start_ns))"
+        )
+        db.execute(
+            "INSERT INTO stops (machine, start_ns, end_ns, duration_s, state, reason, category, "
+            "classified_by, body) VALUES ('m1', ?, ?, 60, 'down', 'Die jam', 'breakdown', 'plc', "
+            "'{}')",
+            (T0, T0 + 60 * S),
+        )
+    db.close()
+    store = await opened(path)
+    (old,) = await store.stops("m1", T0, T0 + DAY)
+    assert (old["reason"], old["reason_code"], old["note"]) == ("Die jam", None, None)
+    store.append(stop("m1", T0 + HOUR, T0 + HOUR + 60 * S, None))
+    await store.flush()
+    assert len(await store.stops("m1", T0, T0 + DAY)) == 2
+    await store.close()

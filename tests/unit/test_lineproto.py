@@ -137,3 +137,29 @@ def test_alarm_and_condition_points() -> None:
     assert lines_for(stored("condition", trend, 9_000_000), "a") == [
         "condition,agent=a,id=wear,type=trend value=2.0,time_to_limit_s=500.0,slope_per_s=0.01,r2=1.0 9"
     ]
+
+
+def test_a_stop_classified_later_overwrites_its_first_point() -> None:
+    """Same measurement, tags and time: InfluxDB keeps the later write (the reason is a field)."""
+    stop = {
+        "machine": "press1",
+        "state": "idle",
+        "reason": None,
+        "reason_code": None,
+        "category": None,
+        "classified_by": None,
+        "start": "2026-03-02T00:20:00.000Z",
+        "end": "2026-03-02T00:35:00.000Z",
+        "duration_s": 900.0,
+    }
+    first = lines_for(stored("downtime", stop, ts_ns=1), "a")
+    later = {**stop, "reason": "待料", "reason_code": "6", "category": "material"}
+    again = lines_for(stored("downtime", {**later, "classified_by": "li"}, ts_ns=2), "a")
+    assert first == [
+        'downtime,agent=a,machine=press1,state=idle duration_s=900.0,reason="unclassified" '
+        "1772410800000"
+    ]
+    assert again == [
+        "downtime,agent=a,machine=press1,state=idle duration_s=900.0,reason=\"待料\","
+        'reason_code="6",category="material",classified_by="li" 1772410800000'
+    ]
