@@ -415,6 +415,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
     async def demo(stop: asyncio.Event) -> None:
+        from edge_agent.demo_history import fill_history
+
+        if isinstance(stop, StopRequest):
+            stop.step = "simulating the demo's history"
+        # Three simulated days first, so that trends, stops and shift reports show at once.
+        await fill_history(config)
+        if stop.is_set():
+            return
+        if isinstance(stop, StopRequest):
+            stop.step = "starting up"
         # The first press wears its bearing fast enough to show a rising vibration within minutes.
         fleet = await _start_simulator(2, "127.0.0.1", 5020, 1, (6.0, 0.0))
         opcua = await _start_opcua_press()
@@ -531,6 +541,7 @@ def _print_banner(config: AgentFile, url: str | None, config_path: Path | None) 
         "edge-agent demo is running: simulated presses on Modbus TCP 127.0.0.1:5020 and :5021, and on",
         "OPC UA opc.tcp://127.0.0.1:4840/edge-agent/sim;",
         "press1's main bearing wears: watch its alarms (trend within about 10 min) on the page.",
+        "The last 3 days of history are simulated (labelled so on the page) so trends show at once.",
         f"  Live values and machine states:  {url or '(local page disabled)'}",
         f"  Prometheus metrics:              {url + 'metrics' if url else '-'}",
         f"  Local buffer (SQLite):           {config.agent.buffer_path}",

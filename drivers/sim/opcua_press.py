@@ -36,7 +36,15 @@ FIXED: dict[str, tuple[Any, ua.VariantType]] = {
     "Mode": ("AUTO", ua.VariantType.String),
     "Enabled": (True, ua.VariantType.Boolean),
 }
-LIVE = ("Running", "FaultCode", "TotalCount", "GoodCount", "SpindleTempC", "VibrationMmS")
+# The live nodes, Press.<name>, and the press model's readings they show.
+LIVE: dict[str, tuple[str, ua.VariantType]] = {
+    "Running": ("running", ua.VariantType.Boolean),
+    "FaultCode": ("fault_code", ua.VariantType.UInt16),
+    "TotalCount": ("total_count", ua.VariantType.UInt32),
+    "GoodCount": ("good_count", ua.VariantType.UInt32),
+    "SpindleTempC": ("spindle_temp_c", ua.VariantType.Double),
+    "VibrationMmS": ("vibration_mm_s", ua.VariantType.Double),
+}
 
 
 class _Users(UserManager):
@@ -122,9 +130,9 @@ async def serve_opcua_press(
     sim.nodes["Numeric"] = await press.add_variable(
         ua.NodeId(5001, idx), f"{idx}:Numeric", ua.Variant(42, ua.VariantType.Int32)
     )
-    for name in LIVE:
+    for name, variant in _live(model).items():
         sim.nodes[name] = await press.add_variable(
-            ua.NodeId(f"Press.{name}", idx), f"{idx}:{name}", _live(model)[name]
+            ua.NodeId(f"Press.{name}", idx), f"{idx}:{name}", variant
         )
     await server.start()
     sim.task = asyncio.create_task(_run(sim, update_s), name="opcua press")
@@ -156,14 +164,12 @@ async def _secure(server: Server, pki: Path, host: str) -> None:
 
 
 def _live(model: PressModel) -> dict[str, ua.Variant]:
-    return {
-        "Running": ua.Variant(model.state == "running", ua.VariantType.Boolean),
-        "FaultCode": ua.Variant(model.fault_code, ua.VariantType.UInt16),
-        "TotalCount": ua.Variant(model.total, ua.VariantType.UInt32),
-        "GoodCount": ua.Variant(model.good, ua.VariantType.UInt32),
-        "SpindleTempC": ua.Variant(round(model.temp_c, 3), ua.VariantType.Double),
-        "VibrationMmS": ua.Variant(round(model._vibration(), 3), ua.VariantType.Double),
-    }
+    readings: dict[str, object] = dict(model.readings())
+    variants = {}
+    for node, (name, kind) in LIVE.items():
+        value = readings[name]
+        variants[node] = ua.Variant(round(value, 3) if isinstance(value, float) else value, kind)
+    return variants
 
 
 async def _run(sim: OpcUaPress, update_s: float) -> None:

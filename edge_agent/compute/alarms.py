@@ -109,6 +109,13 @@ class Alarm:
             self.level = verdict.level
         self.settle(t_ns)
 
+    def hold_off(self, t_ns: int) -> None:
+        """Outside the alarm's operating condition (`when`): a condition still waiting out its
+        on-delay is not known to last, so the delay starts again once samples are judged again.
+        Else one chance excursion just before a stop would become an alarm during the stop."""
+        if self.raw and not self.active:
+            self.raw, self.raw_since_ns = False, t_ns
+
     @property
     def reason(self) -> str | None:
         """Why the alarm is hidden now (out of service first, as in `state`)."""
@@ -358,6 +365,7 @@ class AlarmManager:
         """Feed the alarm's detector; returns a condition record when the detector reports one."""
         alarm.suppressed = _holds(alarm.suppress_rule, tags) if alarm.suppress_rule else False
         if alarm.when_rule is not None and not _holds(alarm.when_rule, tags):
+            alarm.hold_off(t_ns)
             return None  # outside its operating condition a sample is not judged
         if alarm.config.type == "run_hours":
             running = _holds(self._running[alarm.config.id], tags)

@@ -54,11 +54,12 @@ def stops(
 def alarms(db: sqlite3.Connection, from_ns: int, to_ns: int) -> list[dict[str, Any]]:
     """Alarm transitions (operators' commands among them, with who gave them) in [from, to)."""
     rows = db.execute(
-        f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms WHERE ts_ns >= ? AND ts_ns < ? "
+        f"SELECT {', '.join(ALARM_COLUMNS)}, json_extract(body, '$.simulated') IS 1 FROM alarms "
+        "WHERE ts_ns >= ? AND ts_ns < ? "
         "ORDER BY ts_ns, seq",
         (from_ns, to_ns),
     ).fetchall()
-    return [alarm_fields(row) for row in rows]
+    return [{**alarm_fields(row[:-1]), "simulated": bool(row[-1])} for row in rows]
 
 
 def timeline(

@@ -124,6 +124,7 @@ async def test_keeps_closed_windows_stops_and_alarms_only(tmp_path: Path) -> Non
         "declared_user": None,
         "reason": None,
         "ts": iso_utc(T0 + 90 * S),
+        "simulated": False,
     }
     await store.close()
 
