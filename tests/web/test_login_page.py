@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support.hot_press import hot_press
+from tests.support.page_browser import viewport
 
 PASSWORD = "press-shop-2026"
 TEXTS = {
@@ -53,37 +53,13 @@ def agent_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"http://127.0.0.1:{press.port}/"
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(flag)
-    # Debian's driver, given by path: Selenium then never looks for (or downloads) one.
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 @pytest.mark.parametrize("width", [1366, 390])
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_log_in_acknowledge_and_log_out(
     agent_url: str, browser: webdriver.Chrome, lang: str, width: int, tmp_path: Path
 ) -> None:
     text = TEXTS[lang]
-    browser.set_window_size(width, 900)
+    viewport(browser, width, 900)
     browser.delete_all_cookies()
     browser.get(f"{agent_url}?lang={lang}")
     wait = WebDriverWait(browser, 15)
@@ -104,8 +80,8 @@ def test_log_in_acknowledge_and_log_out(
     alarm_id = button.get_attribute("data-id")
     browser.save_screenshot(str(tmp_path / f"logged-in-{lang}-{width}.png"))
     button.click()
-    row = f"//tr[td[1][text()='{alarm_id}']]"
-    wait.until(ready.text_to_be_present_in_element((By.XPATH, row), text["acked"]))
+    row = f"#alarms tr[data-alarm='{alarm_id}']"
+    wait.until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, row), text["acked"]))
     # Nothing runs off the side of the screen (tables scroll inside their section).
     overflow = browser.execute_script(
         "return document.documentElement.scrollWidth - window.innerWidth"

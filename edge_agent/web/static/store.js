@@ -1,0 +1,29 @@
+// What the page knows right now, shared by its modules (one page, one reader: no framework).
+export const page = {
+  lang: "",            // "en" or "zh-CN"; "" until the agent's own language is known
+  me: { user: null, role: null, csrf: null },
+  live: null,          // the last api/state answer
+  meta: null,          // api/meta, or what api/state tells when the agent has no api/meta
+  machine: null,       // id of the machine whose history is shown
+};
+
+export const mayOperate = () =>
+  Boolean(page.me.csrf) && (page.me.role === "operator" || page.me.role === "engineer");
+export const mayEngineer = () => Boolean(page.me.csrf) && page.me.role === "engineer";
+
+export function machineMeta(id) {
+  return page.meta?.machines.find((m) => m.id === id) ?? null;
+}
+
+export function machineName(id) {
+  return machineMeta(id)?.display_name || id || "";
+}
+
+// The machine's calendar zone; a machine without a calendar is measured in UTC hours.
+export function zoneOf(id) {
+  return machineMeta(id)?.timezone || plantZone();
+}
+
+export function plantZone() {
+  return page.meta?.machines.find((m) => m.timezone)?.timezone || "UTC";
+}
