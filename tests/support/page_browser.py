@@ -3,6 +3,7 @@ with the page's own session, screenshots kept where the README shows them."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,10 @@ def api_json(driver: webdriver.Chrome, path: str) -> Any:
 
 
 def keep_screenshot(source: Path, name: str) -> None:
-    """Copy a screenshot to deploy/screenshots/ where the README shows it."""
+    """Copy a screenshot to deploy/screenshots/, where the README shows it, when asked to
+    (`make screenshots`): a plain test run leaves the work tree as it was."""
+    if not os.environ.get("EDGE_AGENT_KEEP_SCREENSHOTS"):
+        return
     target = REPO / "deploy" / "screenshots" / name
     target.parent.mkdir(exist_ok=True)
     shutil.copyfile(source, target)

@@ -57,4 +57,4 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for folder in _screenshots:
         if any(folder.iterdir()):
-            terminalreporter.write_line(f"page screenshots: {folder} (and deploy/screenshots/)")
+            terminalreporter.write_line(f"page screenshots: {folder}")
