@@ -34,11 +34,13 @@ from edge_agent.schedule import Every
 from edge_agent.sinks.influx import InfluxSink
 from edge_agent.sinks.mqtt import MqttSink
 from edge_agent.timefmt import iso_utc
+from edge_agent.wakeup import Wakeup
 
 _log = logging.getLogger(__name__)
 
 _STATE_KEY = "compute"
-_SAVE_EVERY_TICKS = 10  # seconds between saves of the compute state
+_SAVE_EVERY_S = 10.0  # at most this long between a change of the compute state and its save
+_CERTIFICATES_EVERY_S = 3600.0
 _POLL_STOP_S = 1.0  # how long a clean stop lets polls in progress finish
 _DRAIN_S = 3.0  # how long a clean stop waits for sinks to deliver what is buffered
 _RESUME_GAP_S = 10.0  # a longer stop of the agent is unknown time, not more of the last state
@@ -88,7 +90,18 @@ class Agent:
         self.scheduler = AsyncIOScheduler()
         self._tasks: list[asyncio.Task[None]] = []
         self.latest_oee: dict[tuple[str, str], dict[str, Any]] = {}  # (machine, window) -> body
-        self._ticks = 0
+        # Timers only for work that is due: compute when time alone makes something happen, a
+        # save after the state changed, certificates hourly where there are any. Idle: none.
+        self._compute_wake = Wakeup("compute", self._compute_due_in, self._tick)
+        self._dirty = False  # the compute state changed since it was last saved
+        self._save_wake = Wakeup(
+            "saving the compute state",
+            lambda: _SAVE_EVERY_S if self._dirty else None,
+            self._save_state,
+        )
+        self._certificates_wake = Wakeup(
+            "certificate check", lambda: _CERTIFICATES_EVERY_S, self._check_certificates_now
+        )
         self.stop_step = "start-up or run (the stop has not begun)"  # for the CLI's watchdog
         slowest = max((d.poll_interval_s for d in config.devices.values()), default=1.0)
         self.resume_gap_s = max(_RESUME_GAP_S, 3 * slowest)
@@ -135,6 +148,19 @@ class Agent:
         if ts_ns != batch.ts_ns:
             batch = SampleBatch(batch.device, ts_ns, batch.values, batch.quality)
         self._emit(self.engine.ingest(batch))
+        self._changed()
+
+    def _changed(self) -> None:
+        """The compute state changed: what falls due next may be sooner, and it wants saving."""
+        self._compute_wake.rearm()
+        self._dirty = True
+        self._save_wake.rearm()
+
+    def _compute_due_in(self) -> float | None:
+        due = self.engine.next_event_ns()
+        if due is None:
+            return None
+        return (due - time.time_ns() - self.clock.ahead_ns) / 1e9
 
     def _listener(self, device: str) -> Callable[[int, dict[str, Any], dict[str, Any]], None]:
         def deliver(ts_ns: int, values: dict[str, Any], quality: dict[str, Any]) -> None:
@@ -204,6 +230,7 @@ class Agent:
     def publish(self, records: list[Record]) -> None:
         """Records made outside the poll and tick paths (an operator's corrections)."""
         self._emit(records)
+        self._changed()
 
     def current_state(self, machine: str) -> dict[str, Any] | None:
         """A machine's state now: {state, reason, since}, or None before the first reading."""
@@ -220,6 +247,7 @@ class Agent:
         """Carry out an alarm command now (see edge_agent.commands); the reply says how it went."""
         records, reply = carry_out(self.engine, payload, self._compute_now())
         self._emit(records)
+        self._changed()  # a shelf or an out of service ends at a time of its own
         return reply
 
     def _on_mqtt_command(self, topic: str, raw: bytes) -> None:
@@ -285,13 +313,14 @@ class Agent:
     async def _tick(self) -> None:
         """Time moves on without samples: shifts, breaks and hours end, running figures fall due."""
         self._emit(self.engine.advance(self._compute_now()))
-        if self._ticks % 3600 == 0:
-            self._check_certificates()
-        self._ticks += 1
-        if self._ticks % _SAVE_EVERY_TICKS == 0:
-            await self._save_state()
+        self._dirty = True
+        self._save_wake.rearm()
+
+    async def _check_certificates_now(self) -> None:
+        self._check_certificates()
 
     async def _save_state(self) -> None:
+        self._dirty = False
         try:
             text = strict_json.dumps(self.engine.to_state())
         except ValueError as exc:  # a non-finite number got into the state: keep the last good one
@@ -353,7 +382,14 @@ class Agent:
             for runner in self.sinks:
                 self._spawn(f"sink {runner.sink.name}", runner.run)
             self._schedule_polls()
-            self._spawn("clock watch", self._watch_clock)
+            self._compute_wake.rearm()
+            if self.engine.oee or self.engine.alarms.alarms:
+                await self._tick()  # what came due while the agent was not running
+            if any(d.driver == "opcua" for d in self.config.devices.values()):
+                self._check_certificates()
+                self._certificates_wake.rearm()
+            if self.pollers:  # the schedule it restarts after a step back; else nothing to watch
+                self._spawn("clock watch", self._watch_clock)
             if on_ready is not None:
                 await on_ready()
             await stop.wait()
@@ -373,17 +409,6 @@ class Agent:
                 id=name,
                 name=f"poll {name}",
                 next_run_time=first,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-            )
-        has_opcua = any(d.driver == "opcua" for d in self.config.devices.values())
-        if self.engine.oee or self.engine.alarms.alarms or has_opcua:
-            self.scheduler.add_job(
-                self._tick,
-                Every(seconds=1.0),
-                id="compute",
-                name="compute tick",
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
@@ -446,6 +471,8 @@ class Agent:
             self.stop_step = name
             await asyncio.gather(*(bounded(w, a, share_s, keep_s) for w, a in parts.items()))
 
+        for wake in (self._compute_wake, self._save_wake, self._certificates_wake):
+            wake.stop()
         running = self.scheduler.running
         if running:  # no new runs; shut down only after the polls in progress ended (it cancels)
             self.scheduler.pause()

@@ -67,9 +67,11 @@ class SinkRunner:
         await self.sink.start()
         self.cursor = await self.outbox.cursor(self.sink.name)
         while True:
-            await self.outbox.wait_beyond(self.cursor, 1.0)
+            await self.outbox.wait_beyond(self.cursor)  # no timer: a commit wakes it
             batch = await self.outbox.read(self.cursor, self.batch_records)
             if not batch:
+                # Committed after the cursor, yet none left to read: the limits took them all.
+                await self._lost(self.outbox.last_seq)
                 continue
             if batch[0].seq > self.cursor + 1:
                 await self._lost(batch[0].seq - 1)

@@ -49,7 +49,9 @@ from edge_agent.sqlite_files import connect_private, file_bytes, is_damage, move
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-_LIMIT_CHECK_EVERY = 20  # flushes (about a second) between checks of the size and age limits
+# Commits between checks of the size and age limits (about a second while records arrive; the
+# buffer does not grow while none do, so nothing is checked then).
+_LIMIT_CHECK_EVERY = 20
 # Under stop_polling, polling resumes once the buffer is below 90 % of its limit.
 _RESUME_BELOW = 0.9
 _QUARANTINE_KEEP = 10_000  # refused records kept per sink; older ones go first
@@ -189,7 +191,8 @@ class Outbox:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._db: sqlite3.Connection | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._first = asyncio.Event()  # a record waits: the flush loop wakes (only then)
+        self._wake = asyncio.Event()  # a full batch, or a stop: commit now
         self._committed = asyncio.Condition()
         self.last_seq = 0
         self.appended = 0
@@ -215,6 +218,7 @@ class Outbox:
             # it forever. Nor is a commit cut off halfway, to be written twice below.
             self._closing.set()
             self._wake.set()
+            self._first.set()
             await self._flusher
             self._flusher = None
         if not await self.flush() and self._pending:
@@ -234,6 +238,7 @@ class Outbox:
         """Queue a record; it is committed within `flush_interval_s` (no await, no disk here)."""
         self._pending.append(record)
         self.appended += 1
+        self._first.set()
         if len(self._pending) >= self.flush_records:
             self._wake.set()
         held_max = self._held_max
@@ -349,8 +354,8 @@ class Outbox:
         self._held_max = None
         self._write_backoff.reset()
 
-    async def wait_beyond(self, seq: int, timeout_s: float) -> None:
-        """Return when a record after `seq` is committed, or after `timeout_s`."""
+    async def wait_beyond(self, seq: int, timeout_s: float | None = None) -> None:
+        """Return when a record after `seq` is committed, or after `timeout_s` (None: no limit)."""
         if self.last_seq > seq:
             return
         async with self._committed:
@@ -376,6 +381,8 @@ class Outbox:
 
     async def ack(self, sink: str, seq: int) -> None:
         self._forget(await self._run(self._ack, sink, seq))
+        if self.full:  # polling waits for room, and with no new records no commit checks for it
+            await self.enforce_limits()
 
     async def quarantine(self, sink: str, record: StoredRecord, error: str) -> None:
         """Keep a record `sink`'s server refused, and move the sink's cursor past it, atomically."""
@@ -450,16 +457,24 @@ class Outbox:
         return await self._run(self._stats)
 
     async def _flush_loop(self) -> None:
+        """Sleep until a record is appended, let a batch gather for `flush_interval_s` (or until
+        it is full), commit it. With nothing to write nothing wakes: no timer runs while idle."""
         while not self._closing.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+            await self._first.wait()
+            if len(self._pending) < self.flush_records and not self._closing.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+            self._first.clear()
             self._wake.clear()
             if self._closing.is_set():
                 return
             if not await self.flush():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), self._write_backoff.next_delay())
+                self._first.set()  # the records are still there: try again
                 continue
+            if not self._pending:
+                self._first.clear()  # records appended during the commit went with it
             self._flushes += 1
             if self._flushes % _LIMIT_CHECK_EVERY == 0:
                 try:

@@ -71,6 +71,25 @@ class ComputeEngine:
                     self.oee[name].count(self.clock_ns or batch.ts_ns, role, float(value))
         return records
 
+    def next_event_ns(self) -> int | None:
+        """The next instant at which time alone makes something happen (see `advance`), or None.
+
+        A window that ends at the instant of the last sample is held open until time moves past
+        it (see `ingest`): then its end is due at once.
+        """
+        events = []
+        for oee in self.oee.values():
+            if oee.clock_ns is None:
+                continue
+            held = oee.holding_ns
+            if held is not None and any(w.end_ns == held for w in oee.windows):
+                events.append(held + 1)
+            if (event := oee.next_event_ns()) is not None:
+                events.append(event)
+        if (event := self.alarms.next_event_ns()) is not None:
+            events.append(event)
+        return min(events) if events else None
+
     def advance(self, t_ns: int) -> list[Record]:
         """Move time to t_ns, through every boundary on the way and at t_ns."""
         records, _ = self._advance(t_ns, inclusive=True)

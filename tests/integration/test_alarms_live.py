@@ -111,7 +111,13 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
             and replies[1]["request_id"] == "r0"
         )
         assert replies[2] == {**replies[2], "ok": True, "state": "ack_active", "request_id": "r1"}
-        acked = payloads(capture.snapshot(), f"{root}/alarms/bearing")[-1]
+        # The reply goes out at once; the alarm's record through the buffer, a moment later.
+        got = await asyncio.to_thread(
+            capture.wait_for,
+            lambda ms: payloads(ms, f"{root}/alarms/bearing")[-1]["event"] == "ack",
+            10,
+        )
+        acked = payloads(got, f"{root}/alarms/bearing")[-1]
         assert (acked["state"], acked["acked"], acked["event"]) == ("ack_active", True, "ack")
 
         # The same agent through its local API, as `edge-agent alarm` does it, with an engineer's
