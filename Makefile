@@ -7,13 +7,17 @@ TESTENV := $(VENV)/.test-installed
 PEERS   := tests/peers/node_modules/.installed
 APT_PACKAGES := mosquitto victoria-metrics socat nginx-light chromium chromium-driver fonts-noto-cjk
 
-.PHONY: demo test lint bench docs system-deps clean
+.PHONY: demo test screenshots lint bench docs system-deps clean
 
 demo: $(RUNTIME)
 	$(BIN)/edge-agent demo
 
 test: $(TESTENV) system-deps $(PEERS)
 	$(BIN)/pytest -q
+
+# The README's screenshots of the local page, taken anew by the browser tests.
+screenshots: $(TESTENV) system-deps $(PEERS)
+	EDGE_AGENT_KEEP_SCREENSHOTS=1 $(BIN)/pytest -q tests/web
 
 lint: $(TESTENV)
 	$(BIN)/ruff check edge_agent drivers tests
@@ -22,8 +26,15 @@ lint: $(TESTENV)
 docs: $(RUNTIME)
 	$(BIN)/python -m edge_agent.docs README.md
 
-bench: $(TESTENV) system-deps
-	$(BIN)/python -m tests.bench.bench_pipeline
+# CPU, memory and latency of the agent at 1k..100k values/s beside Node-RED, then the OPC UA
+# table (tests/bench/bench_cpu.py, about 18 min); BENCH_ARGS=--quick checks the script in 3 min.
+bench: $(TESTENV) system-deps tests/bench/nodered/node_modules/.installed
+	$(BIN)/python -m tests.bench.bench_cpu $(BENCH_ARGS)
+
+# Node-RED and node-red-contrib-modbus for the benchmark, from npm only (serialport, optional,
+# left out). If npm fails, make goes on and the benchmark says that it left Node-RED out.
+tests/bench/nodered/node_modules/.installed: tests/bench/nodered/package.json tests/bench/nodered/package-lock.json
+	-cd tests/bench/nodered && npm ci --omit=optional --no-audit --no-fund --loglevel=error && touch node_modules/.installed
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

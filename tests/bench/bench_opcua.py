@@ -46,6 +46,9 @@ after the window for values stamped inside it:
   sink rec/s           edge_sink_delivered_records_total{sink="mqtt"} per second in the window:
                        what the sink moved, even when it is behind (then delivered v/s is low)
   CPU s/10k v          agent utime+stime (/proc, all threads) per 10,000 values delivered
+  CPU s/10k rec        the same CPU per 10,000 records the MQTT sink moved (sink rec/s): the
+                       cost that still means something when the agent is behind (with --stamp
+                       each, one record per value)
   agent/server CPU%    utime+stime over the window, % of one CPU; host CPU% is of all CPUs
   RSS                  VmRSS of the agent at the end of the window
   p50/p99              per value: subscriber arrival time minus payload "ts" (the OPC UA source
@@ -430,6 +433,7 @@ class RunResult:
     duplicates: float
     sink_records: float
     cpu_per_10k: float
+    cpu_per_10k_records: float
     agent_cpu_pct: float
     server_cpu_pct: float
     host_cpu_pct: float
@@ -455,6 +459,7 @@ NUMERIC = [
     "duplicates",
     "sink_records",
     "cpu_per_10k",
+    "cpu_per_10k_records",
     "agent_cpu_pct",
     "server_cpu_pct",
     "host_cpu_pct",
@@ -608,6 +613,9 @@ class OpcBench:
             duplicates=w.duplicates,
             sink_records=records_per_s,
             cpu_per_10k=(cpu1 - cpu0) / w.values * 10_000 if w.values else math.nan,
+            cpu_per_10k_records=(
+                (cpu1 - cpu0) / w.seconds / records_per_s * 10_000 if records_per_s else math.nan
+            ),
             agent_cpu_pct=(cpu1 - cpu0) / w.seconds * 100,
             server_cpu_pct=(scpu1 - scpu0) / server_s * 100,
             host_cpu_pct=(host1[0] - host0[0]) / max(1, host1[1] - host0[1]) * 100,
@@ -678,6 +686,7 @@ THROUGHPUT: list[Column] = [
     ("dup v", ">", lambda r: f"{r['duplicates']:,.0f}"),
     ("sink rec/s", ">", lambda r: f"{r['sink_records']:,.0f}"),
     ("CPU s/10k v", ">", lambda r: f"{r['cpu_per_10k']:.3f}"),
+    ("CPU s/10k rec", ">", lambda r: f"{r['cpu_per_10k_records']:.3f}"),
     ("agent CPU%", ">", lambda r: f"{r['agent_cpu_pct']:.0f}"),
     ("host CPU%", ">", lambda r: f"{r['host_cpu_pct']:.0f}"),
     ("RSS MiB", ">", lambda r: f"{r['rss_mib']:.0f}"),
