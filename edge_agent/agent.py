@@ -128,11 +128,25 @@ class Agent:
                     mqtt.publish_volatile,
                     tokens=access.token_identity,
                 )
-            runners.append(SinkRunner(mqtt, self.outbox, self.metrics, sinks.mqtt.batch_records))
+            runners.append(
+                SinkRunner(
+                    mqtt,
+                    self.outbox,
+                    self.metrics,
+                    sinks.mqtt.batch_records,
+                    sinks.mqtt.flush_interval_s,
+                )
+            )
         if sinks.influxdb is not None and sinks.influxdb.enabled:
             influx = InfluxSink(sinks.influxdb, agent.id)
             runners.append(
-                SinkRunner(influx, self.outbox, self.metrics, sinks.influxdb.batch_records)
+                SinkRunner(
+                    influx,
+                    self.outbox,
+                    self.metrics,
+                    sinks.influxdb.batch_records,
+                    sinks.influxdb.flush_interval_s,
+                )
             )
         return runners
 

@@ -801,6 +801,13 @@ class MqttSinkConfig(_Model):
     batch_records: int = Field(
         500, ge=1, le=100000, description="Records taken from the buffer at once."
     )
+    flush_interval_s: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="Wait up to this long for more records before publishing (fewer, larger "
+        "deliveries); 0 publishes each as soon as it is buffered.",
+    )
 
 
 class InfluxSinkConfig(_Model):
@@ -817,6 +824,13 @@ class InfluxSinkConfig(_Model):
     verify_ssl: bool = True
     batch_records: int = Field(
         500, ge=1, le=100000, description="Records taken from the buffer at once."
+    )
+    flush_interval_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Wait up to this long for `batch_records` to gather before a write: one "
+        "request a second instead of one per poll; 0 writes each as soon as it is buffered.",
     )
 
 

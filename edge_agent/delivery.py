@@ -24,11 +24,19 @@ _QUARANTINE_LOG_EVERY_S = 60.0  # at most one log line a minute about refused re
 
 
 class SinkRunner:
-    def __init__(self, sink: Sink, outbox: Outbox, metrics: Metrics, batch_records: int) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        outbox: Outbox,
+        metrics: Metrics,
+        batch_records: int,
+        flush_interval_s: float = 0.0,
+    ) -> None:
         self.sink = sink
         self.outbox = outbox
         self.metrics = metrics
         self.batch_records = batch_records
+        self.flush_interval_s = flush_interval_s
         self.cursor = 0
         self.failing: str | None = None
         self.backoff = Backoff(base_s=0.5, max_s=30.0)
@@ -68,6 +76,10 @@ class SinkRunner:
         self.cursor = await self.outbox.cursor(self.sink.name)
         while True:
             await self.outbox.wait_beyond(self.cursor)  # no timer: a commit wakes it
+            if self.flush_interval_s > 0 and not self.failing:
+                # A batch gathers: one request for many polls, far less work per value.
+                full = self.cursor + self.batch_records - 1
+                await self.outbox.wait_beyond(full, self.flush_interval_s)
             batch = await self.outbox.read(self.cursor, self.batch_records)
             if not batch:
                 # Committed after the cursor, yet none left to read: the limits took them all.

@@ -235,7 +235,8 @@ class Outbox:
             self._lock_fd = None
 
     def append(self, record: Record) -> None:
-        """Queue a record; it is committed within `flush_interval_s` (no await, no disk here)."""
+        """Queue a record; it is committed at once, or within `flush_interval_s` while records
+        keep coming (no await, no disk here)."""
         self._pending.append(record)
         self.appended += 1
         self._first.set()
@@ -457,13 +458,19 @@ class Outbox:
         return await self._run(self._stats)
 
     async def _flush_loop(self) -> None:
-        """Sleep until a record is appended, let a batch gather for `flush_interval_s` (or until
-        it is full), commit it. With nothing to write nothing wakes: no timer runs while idle."""
+        """Sleep until a record is appended, and commit. At most one commit per
+        `flush_interval_s` (unless a batch is full): the first record after a quiet spell is
+        committed at once, and while records keep coming they gather into batches. With nothing
+        to write nothing wakes: no timer runs while idle."""
+        loop = asyncio.get_running_loop()
+        last_commit = -self.flush_interval_s
         while not self._closing.is_set():
             await self._first.wait()
-            if len(self._pending) < self.flush_records and not self._closing.is_set():
+            gather_s = last_commit + self.flush_interval_s - loop.time()
+            if gather_s > 0 and len(self._pending) < self.flush_records:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), gather_s)
+            last_commit = loop.time()
             self._first.clear()
             self._wake.clear()
             if self._closing.is_set():

@@ -36,11 +36,13 @@ class InfluxSink:
         self.config = config
         self.agent_id = agent_id
         self._client: InfluxDBClient | None = None
-        self._connected = False
+        self._connected: bool | None = None  # None: no request yet
 
     @property
     def connected(self) -> bool:
-        return self._connected
+        """HTTP has no standing link: reachable unless the last request said otherwise (a sink
+        that gathers a batch for a second has sent nothing yet, and is not down for it)."""
+        return self._connected is not False
 
     @property
     def endpoint(self) -> str:
