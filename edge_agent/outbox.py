@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 import asyncio
+import bisect
 import contextlib
 import fcntl
 import json
@@ -52,6 +53,9 @@ _T = TypeVar("_T")
 # Commits between checks of the size and age limits (about a second while records arrive; the
 # buffer does not grow while none do, so nothing is checked then).
 _LIMIT_CHECK_EVERY = 20
+# The newest committed records are also kept in memory, up to this many bytes of bodies: a sink
+# that keeps up reads them from there, without a query on the buffer's thread for every poll.
+_TAIL_MAX_BYTES = 2 << 20
 # Under stop_polling, polling resumes once the buffer is below 90 % of its limit.
 _RESUME_BELOW = 0.9
 _QUARANTINE_KEEP = 10_000  # refused records kept per sink; older ones go first
@@ -188,6 +192,8 @@ class Outbox:
         self.flush_records = flush_records
         self.synchronous = synchronous
         self._pending: list[Record] = []
+        self._tail: list[StoredRecord] = []  # the newest committed records, oldest first
+        self._tail_bytes = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._db: sqlite3.Connection | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -280,6 +286,7 @@ class Outbox:
             if rows:
                 # AUTOINCREMENT: new rows follow every row ever written, and the skipped gap.
                 self.last_seq = last_seq
+                self._keep_tail(last_seq - len(rows) + 1, rows)
                 self.commit_times.note(last_seq - len(rows) + 1, time.time())
                 self.committed += len(rows)
                 async with self._committed:
@@ -378,7 +385,33 @@ class Outbox:
         return await self._run(self._retire, active)
 
     async def read(self, after_seq: int, limit: int) -> list[StoredRecord]:
+        """Up to `limit` committed records after `after_seq`, oldest first."""
+        tail = self._tail
+        if tail and tail[0].seq <= after_seq + 1 and after_seq < tail[-1].seq:
+            start = bisect.bisect_right(tail, after_seq, key=lambda r: r.seq)
+            return tail[start : start + limit]
         return await self._run(self._read, after_seq, limit)
+
+    def _keep_tail(self, first_seq: int, rows: list[tuple[int, str, str, str]]) -> None:
+        """Keep what was just committed (seq first_seq onwards, one commit has no gap)."""
+        tail = self._tail
+        for offset, row in enumerate(rows):
+            tail.append(StoredRecord(first_seq + offset, *row))
+            self._tail_bytes += len(row[3])
+        if self._tail_bytes > _TAIL_MAX_BYTES:
+            cut, freed = 0, 0
+            while cut < len(tail) and self._tail_bytes - freed > _TAIL_MAX_BYTES // 2:
+                freed += len(tail[cut].body)
+                cut += 1
+            del tail[:cut]  # half at a time, not one by one
+            self._tail_bytes -= freed
+
+    def _drop_tail(self, up_to_seq: int) -> None:
+        """The limits dropped records up to `up_to_seq` from the file: not from memory either, so
+        each sink finds the gap and counts exactly what it lost."""
+        cut = bisect.bisect_right(self._tail, up_to_seq, key=lambda r: r.seq)
+        self._tail_bytes -= sum(len(r.body) for r in self._tail[:cut])
+        del self._tail[:cut]
 
     async def ack(self, sink: str, seq: int) -> None:
         self._forget(await self._run(self._ack, sink, seq))
@@ -415,6 +448,7 @@ class Outbox:
         dropped, cut, full = await self._run(self._enforce, time.time_ns())
         if dropped:
             self._forget(cut)
+            self._drop_tail(cut)
         if full != self.full:
             self.full = full
             if full:

@@ -44,7 +44,7 @@ async def test_health_names_what_is_wrong_and_metrics_show_the_backlog(tmp_path:
         "devices:\n"
         + numbered_yaml("counter", port, poll_interval_s=0.05)
         + numbered_yaml("gone", dead_port, poll_interval_s=0.5)  # nothing listens there
-        + f"sinks:\n  influxdb: {{url: '{victoria.url}', bucket: b, org: o}}\n",
+        + f"sinks:\n  influxdb: {{url: '{victoria.url}', bucket: b, org: o, flush_interval_s: 0}}\n",
     )
     path.write_text(
         path.read_text().replace("http: {enabled: false}", f"http: {{port: {http_port}}}")
@@ -81,6 +81,8 @@ async def test_health_names_what_is_wrong_and_metrics_show_the_backlog(tmp_path:
         assert ("edge_sink_dropped_records_total", sink) in got
         assert ("edge_sink_quarantined_records_total", sink) in got
 
+        # (flush_interval_s 0 above: a sink that gathers a second's polls is never at 0 pending
+        # while a device is polled 20 times a second.)
         victoria.start()  # the database comes: the sink reason goes, the backlog drains
         for _ in range(100):
             status, text = await asyncio.to_thread(get, f"{base}/metrics")
