@@ -60,7 +60,8 @@ alike in every run:
   InfluxDB v/s        edge_sink_delivered_records_total{sink="influxdb"} x 100
   sim / host CPU%     the simulator's CPU and the whole machine's (all CPUs) over the window
 A run keeps up when: no poll overruns (agent), read >= 95 % of nominal, every device heard, each
-sink delivered >= 90 % of what was read, and each agent sink ended < 1 s of records behind. The
+sink delivered >= 90 % of what was read, and each agent sink ended < 1 s of records behind (2 s for
+InfluxDB, which gathers a second's records per write by default). The
 table gives medians over --repeat runs (runs interleaved, so drift hits all systems alike); "kept
 up" says in how many runs and, if not in most, why not.
 
@@ -544,9 +545,11 @@ class CpuBench:
         if case.influx and r.read and r.influx < 0.9 * r.read:
             why.append(f"InfluxDB delivered {r.influx / r.read:.0%} of read")
         records_per_s = case.load.devices / case.load.interval_s
+        # A sink may hold a batch for its flush_interval_s (InfluxDB's default: 1 s) on purpose.
+        allowed_s = {"mqtt": 1.0, "influxdb": 2.0}
         for sink in ("mqtt", "influxdb") if case.influx else ("mqtt",):
             pending = m1.total("edge_sink_pending_records", sink=sink)
-            if pending >= max(records_per_s, 1.0):
+            if pending >= max(records_per_s * allowed_s[sink], 1.0):
                 why.append(f"{sink} {pending:.0f} records pending")
         r.why_not = why
         return r
