@@ -2,7 +2,8 @@
 
     ?date=YYYY-MM-DD&shift=NAME   the instance of that shift that starts on that local date (a
                                   night shift runs into the next day); without shift= every shift
-                                  starting that day; without date= today (in the calendar's zone)
+                                  starting that day; without date= the day the shift
+                                  running now started (in the calendar's zone)
     ?from=&to=                    windows starting in [from, to): ISO 8601 with offset, ≤ 31 days
     &machine=M                    one machine (default: all; with shift= those whose calendar has it)
     &window=shift|hour            default shift with a calendar, hour without; hour gives the
@@ -43,6 +44,7 @@ from edge_agent.http import Download
 from edge_agent.web.history_api import QueryError, moment, to_ns
 
 _MAX_RANGE = timedelta(days=31)
+DAY_NS = 86400 * NS
 _UTC = ZoneInfo("UTC")
 _CSV = "text/csv; charset=utf-8"
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -275,12 +277,12 @@ class ReportApi:
             last = (end - timedelta(microseconds=1)).date()
             title = f"{start.date()}" if last == start.date() else f"{start.date()} ~ {last}"
             return parts, name, title
+        day = self._production_day(params.get("date"), machines[0] if machines else None)
         parts = [
-            self._day_part(m, window or self._default_kind(m), params.get("date"), shift)
+            self._day_part(m, window or self._default_kind(m), day, shift)
             for m in machines
             if self._reportable(m, window, shift, named=machine is not None)
         ]
-        day = _day(params.get("date"), self.now(), self._zone(machines[0] if machines else None))
         shown = self._shift_label(parts[0].machine, shift) if parts and shift else ""
         name = f"shift-{day}" + (f"-{shift}" if shift else "") + suffix
         return parts, name, f"{day} {shown}".strip()
@@ -313,9 +315,26 @@ class ReportApi:
             return window != "shift" and shift is None
         return shift is None or any(s.name == shift for s in calendar.config.shifts)
 
-    def _day_part(self, machine: str, kind: str, day_text: str | None, shift: str | None) -> _Part:
+    def _production_day(self, text: str | None, machine: str | None) -> date:
+        """The date asked for; without one, the day the shift running now (or the last one to
+        start) started on: at 07:00, before the day shift, that is yesterday's night shift."""
         zone = self._zone(machine)
-        day = _day(day_text, self.now(), zone)
+        if text:
+            return _day(text, self.now(), zone)
+        calendar = self._calendar(machine) if machine is not None else None
+        now_ns = to_ns(self.now())
+        if calendar is not None:
+            started = [
+                s
+                for s in calendar.shifts_overlapping(now_ns - DAY_NS, now_ns + 1)
+                if s.start_ns <= now_ns
+            ]
+            if started:
+                return _local_date(started[-1].start_ns, zone)
+        return self.now().astimezone(zone).date()
+
+    def _day_part(self, machine: str, kind: str, day: date, shift: str | None) -> _Part:
+        zone = self._zone(machine)
         midnight = datetime.combine(day, time(), tzinfo=zone)
         start, end = to_ns(midnight), to_ns(midnight + timedelta(days=1))
         calendar = self._calendar(machine)

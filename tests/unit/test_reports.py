@@ -330,6 +330,19 @@ async def test_the_running_shift_is_in_todays_report_and_marked_running(plant: P
     assert [r[6] for r in press2] == ["final", "final", "running"]
 
 
+async def test_before_the_first_shift_of_the_day_the_default_is_the_night_shift(
+    plant: Plant,
+) -> None:
+    """At 06:30 in Shanghai the night shift that started yesterday is the one running: a report
+    without date= is of its day, not of a day whose first shift has not started."""
+    early = datetime(2026, 11, 29, 22, 30, tzinfo=UTC)
+    api = ReportApi(plant.config, plant.store, dict, now=lambda: early)
+    download = await api.csv({"machine": "press1"})
+    assert download.filename == "shift-2026-11-29-press1.csv"
+    rows = read_csv(download)
+    assert ("2026-11-29 20:00", "2026-11-30 08:00") in [(r[4], r[5]) for r in rows[1:]]
+
+
 async def test_the_xlsx_is_a_table_with_a_bold_frozen_header_and_number_formats(
     plant: Plant,
 ) -> None:
