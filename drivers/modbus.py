@@ -10,7 +10,6 @@ from __future__ import annotations
 __all__ = ["ModbusDriver"]
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from drivers.base import Reading
-from drivers.modbus_codec import decode, register_count
+from drivers.modbus_codec import RequestDecoder, register_count
 from drivers.modbus_plan import ReadRequest, TagSpan, plan_requests
 from edge_agent.config_models import ModbusDeviceConfig
 from edge_agent.errors import ConnectError
@@ -49,6 +48,9 @@ class ModbusDriver:
         self.name = name
         self.config = config
         self.requests = build_plan(config)
+        self._decoders = [
+            RequestDecoder(request.count, request.tags, config.tags) for request in self.requests
+        ]
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
 
     @property
@@ -79,8 +81,8 @@ class ModbusDriver:
         if self._client is None or not self._client.connected:
             await self.connect()
         reading = Reading()
-        for request in self.requests:
-            await self._read_request(request, reading)
+        for index, request in enumerate(self.requests):
+            await self._read_request(index, request, reading)
         return reading
 
     async def close(self) -> None:
@@ -88,7 +90,7 @@ class ModbusDriver:
             self._client.close()
             self._client = None
 
-    async def _read_request(self, request: ReadRequest, reading: Reading) -> None:
+    async def _read_request(self, index: int, request: ReadRequest, reading: Reading) -> None:
         assert self._client is not None
         call = _call_for(self._client, request.table)
         try:
@@ -115,22 +117,16 @@ class ModbusDriver:
             raise ConnectError(
                 f"{self.endpoint}: {request.describe()}: short answer ({len(words)} values)"
             )
-        self._decode_into(request, words, reading)
+        self._decode_into(index, request, words, reading)
 
-    def _decode_into(self, request: ReadRequest, words: list[Any], reading: Reading) -> None:
-        tags = self.config.tags
+    def _decode_into(
+        self, index: int, request: ReadRequest, words: list[Any], reading: Reading
+    ) -> None:
         if request.table in _BIT_TABLES:
             for name, offset in request.tags:
                 reading.values[name] = bool(words[offset])
             return
-        for name, offset in request.tags:
-            tag = tags[name]
-            value = decode(tag, words[offset : offset + register_count(tag)])
-            if isinstance(value, float) and not math.isfinite(value):
-                # NaN or infinity: nothing a chart or a rule can use, and not valid JSON.
-                reading.failed[name] = f"{request.describe()}: {tag.type} is {value}"
-                continue
-            reading.values[name] = value
+        self._decoders[index].decode(words, reading.values, reading.failed, request.describe())
 
     def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
         c = self.config

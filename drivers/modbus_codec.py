@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["decode", "encode", "register_count"]
+__all__ = ["RequestDecoder", "decode", "encode", "register_count"]
 
+import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from edge_agent.config_models import ModbusTagConfig
 from edge_agent.samples import Value
@@ -21,6 +22,86 @@ _NUMBERS: dict[str, tuple[str, int]] = {
     "float32": ("f", 2),
     "float64": ("d", 4),
 }
+
+
+class RequestDecoder:
+    """Every tag of one register read decoded at once.
+
+    The plain numbers (big-endian word order, no overlap with another tag) come out of one
+    precompiled `struct` over the whole answer, with pad bytes for the gaps: one C call instead of
+    a pack and an unpack per tag, which is most of the driver's work per poll at high rates.
+    Other tags (bits of a register, strings, swapped byte orders, overlaps) go through `decode`.
+    """
+
+    def __init__(
+        self, count: int, tags: Sequence[tuple[str, int]], config: Mapping[str, ModbusTagConfig]
+    ) -> None:
+        self._words = struct.Struct(f">{count}H")
+        fields: list[str] = []
+        names: list[str] = []
+        scaled: list[tuple[int, float, float]] = []
+        floats: list[int] = []  # float tags, and any tag a float scale or offset makes one
+        slow: list[tuple[str, ModbusTagConfig, int]] = []
+        end = 0  # byte after the last plain number so far
+        for name, offset in sorted(tags, key=lambda t: t[1]):
+            tag = config[name]
+            # CDAB swaps words: within one word it is ABCD.
+            order = "ABCD" if tag.size == 1 and tag.byte_order == "CDAB" else tag.byte_order
+            plain = tag.type in _NUMBERS and order == "ABCD"
+            if not plain or offset * 2 < end:
+                slow.append((name, tag, offset))
+                continue
+            if offset * 2 > end:
+                fields.append(f"{offset * 2 - end}x")
+            code = _NUMBERS[tag.type][0]
+            fields.append(code)
+            is_scaled = tag.scale != 1.0 or tag.offset != 0.0
+            if is_scaled:
+                scaled.append((len(names), tag.scale, tag.offset))
+            if code in "fd" or is_scaled:
+                floats.append(len(names))
+            names.append(name)
+            end = (offset + tag.size) * 2
+        self._plain = struct.Struct(">" + "".join(fields))
+        self._names = tuple(names)
+        self._types = tuple(config[name].type for name in names)
+        self._scaled = scaled
+        self._floats = floats
+        self._slow = slow
+
+    def decode(
+        self, words: Sequence[int], values: dict[str, Value], failed: dict[str, str], where: str
+    ) -> None:
+        """Values into `values`; a float that is NaN or infinite into `failed` instead."""
+        raw = self._words.pack(*words[: self._words.size // 2])
+        numbers: list[Value] | tuple[Value, ...] = self._plain.unpack_from(raw)
+        if self._scaled:
+            numbers = list(numbers)
+            for i, scale, offset in self._scaled:
+                numbers[i] = numbers[i] * scale + offset  # type: ignore[operator]
+        values.update(zip(self._names, numbers, strict=True))
+        for i in self._floats:
+            value = numbers[i]
+            if not math.isfinite(value):  # type: ignore[arg-type]
+                _refuse(self._names[i], self._types[i], value, values, failed, where)
+        for name, tag, offset in self._slow:
+            value = decode(tag, words[offset : offset + tag.size])
+            values[name] = value
+            if isinstance(value, float) and not math.isfinite(value):
+                _refuse(name, tag.type, value, values, failed, where)
+
+
+def _refuse(
+    name: str,
+    type_: str,
+    value: Value,
+    values: dict[str, Value],
+    failed: dict[str, str],
+    where: str,
+) -> None:
+    """NaN or infinity: nothing a chart or a rule can use, and not valid JSON."""
+    del values[name]
+    failed[name] = f"{where}: {type_} is {value}"
 
 
 def register_count(tag: ModbusTagConfig) -> int:

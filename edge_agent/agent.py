@@ -6,10 +6,9 @@ __all__ = ["Agent"]
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
@@ -411,15 +410,16 @@ class Agent:
             await self._shutdown()
 
     def _schedule_polls(self) -> None:
-        rng = random.Random()
         now = datetime.now().astimezone()
         for name, poller in self.pollers.items():
             interval = self.config.devices[name].poll_interval_s
-            # A small random offset, so devices with the same interval do not all fire together.
-            first = now + timedelta(seconds=rng.uniform(0, min(interval, 1.0)))
+            # On the interval's grid of the wall clock (as in Telegraf's round_interval): devices
+            # with the same interval are read at the same instants, so their values line up in a
+            # chart and the agent wakes once per interval for all of them, not once per device.
+            first = _grid_after(now, interval)
             self.scheduler.add_job(
                 poller.poll,
-                Every(seconds=interval),
+                Every(seconds=interval, start_date=first),
                 id=name,
                 name=f"poll {name}",
                 next_run_time=first,
@@ -633,3 +633,12 @@ class Agent:
             },
         }
         return scrub_tree(state)
+
+
+def _grid_after(now: datetime, interval_s: float) -> datetime:
+    """The first multiple of `interval_s` since the epoch after `now` (intervals over a day:
+    now itself, as a grid that long would leave a new agent idle for hours)."""
+    if interval_s > 86_400:
+        return now
+    ticks = int(now.timestamp() // interval_s) + 1
+    return datetime.fromtimestamp(ticks * interval_s, now.tzinfo)

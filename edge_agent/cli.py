@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
 _log = logging.getLogger("edge_agent")
+_GIL_TURN_S = 0.001  # see _run_agent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,6 +473,12 @@ async def _run_agent(
     from edge_agent.web.operator_api import OperatorApi
     from edge_agent.web.reports import ReportApi
 
+    # The event loop thread times the polls; the buffer's, the InfluxDB writer's and paho's
+    # threads run Python too. With the default 5 ms turns a reply waits up to that long for the
+    # loop to get the GIL, and at 20 ms polls a few such waits in a row make a poll overrun
+    # (measured at 100k values/s: 2.3 % of polls overran with 5 ms turns, 1.0 % with 1 ms, for
+    # the same CPU).
+    sys.setswitchinterval(_GIL_TURN_S)
     agent = Agent(config)
     server: LocalServer | None = None
     if isinstance(stop, StopRequest):

@@ -53,6 +53,7 @@ _T = TypeVar("_T")
 # Commits between checks of the size and age limits (about a second while records arrive; the
 # buffer does not grow while none do, so nothing is checked then).
 _LIMIT_CHECK_EVERY = 20
+_SETTLE_S = 0.005  # how long the first record after a quiet spell waits for its companions
 # The newest committed records are also kept in memory, up to this many bytes of bodies: a sink
 # that keeps up reads them from there, without a query on the buffer's thread for every poll.
 _TAIL_MAX_BYTES = 2 << 20
@@ -494,13 +495,18 @@ class Outbox:
     async def _flush_loop(self) -> None:
         """Sleep until a record is appended, and commit. At most one commit per
         `flush_interval_s` (unless a batch is full): the first record after a quiet spell is
-        committed at once, and while records keep coming they gather into batches. With nothing
+        committed within `_SETTLE_S`, and while records keep coming they gather into batches. With nothing
         to write nothing wakes: no timer runs while idle."""
         loop = asyncio.get_running_loop()
         last_commit = -self.flush_interval_s
         while not self._closing.is_set():
             await self._first.wait()
             gather_s = last_commit + self.flush_interval_s - loop.time()
+            if gather_s <= 0:
+                # After a quiet spell: devices polled on the same tick answer within a few ms of
+                # each other, and go in one commit instead of the first alone and the rest after
+                # flush_interval_s.
+                gather_s = min(_SETTLE_S, self.flush_interval_s)
             if gather_s > 0 and len(self._pending) < self.flush_records:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), gather_s)

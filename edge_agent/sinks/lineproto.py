@@ -26,6 +26,9 @@ from edge_agent.outbox import StoredRecord
 QUALITY_CODES = {"good": 192, "uncertain": 64, "bad": 0}
 STATE_CODES = {"unknown": 0, "running": 1, "idle": 2, "down": 3, "planned": 4}
 
+# Series heads of raw values ("values,agent=…,device=…,tag=… "), formatted once per tag.
+_series: dict[tuple[str, str, str], str] = {}
+_SERIES_MAX = 100_000
 _TAG_ESCAPE = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _MEASUREMENT_ESCAPE = str.maketrans({",": r"\,", " ": r"\ "})
 
@@ -61,11 +64,23 @@ def lines_for(record: StoredRecord, agent: str) -> list[str]:
 
 
 def _values(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
-    prefix = f"values,agent={agent},device={tag(body['device'])},tag="
+    device = body["device"]
     quality: dict[str, str] = body.get("quality", {})
+    series = _series
     lines = []
     for name, value in body["values"].items():
-        q = quality.get(name)
+        key = (agent, device, name)
+        head = series.get(key)
+        if head is None:
+            if len(series) >= _SERIES_MAX:
+                series.clear()  # names from replayed files: bounded, rebuilt as needed
+            head = series[key] = f"values,agent={agent},device={tag(device)},tag={tag(name)} "
+        q = quality.get(name) if quality else None
+        if q is None:  # the usual case, a good number, formatted at once
+            cls = value.__class__
+            if cls is int or (cls is float and math.isfinite(value)):
+                lines.append(f"{head}value={float(value)!r} {ts_ms}")
+                continue
         if isinstance(value, float) and not math.isfinite(value):
             value, q = None, "bad"
         fields = []
@@ -75,7 +90,8 @@ def _values(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
             )
         if q is not None:
             fields.append(f"quality={QUALITY_CODES[q]}i")
-        lines += _point(f"{prefix}{tag(name)}", fields, ts_ms)
+        if fields:
+            lines.append(f"{head}{','.join(fields)} {ts_ms}")
     return lines
 
 

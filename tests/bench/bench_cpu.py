@@ -4,6 +4,7 @@
     .venv/bin/python -m tests.bench.bench_cpu [--rows idle,1k,10k,50k,100k] [--repeat 3]
                                               [--quick] [--no-nodered] [--no-opcua]
                                               [--soak-minutes N] [--py-spy BIN]
+                                              [--py-spy-load 1k|10k|50k|100k]
                                               [--keep-workdir]
 
 A script, not a test: it prints figures and asserts nothing about speed (pytest collects only
@@ -68,10 +69,10 @@ up" says in how many runs and, if not in most, why not.
 Then the OPC UA table: tests.bench.bench_opcua with 10,000 subscribed nodes whose server stamps
 every value separately (--stamp each: one record per value), --repeat runs (--no-opcua skips it).
 
---py-spy BIN profiles one more agent at 1k values/s, both sinks, for 60 s (py-spy record, all
-threads, 200 Hz) and prints the top functions by own and inclusive time. py-spy counts a thread
-blocked in select() or a queue wait (EpollSelector.select, paho's Client._loop, the thread pool's
-_worker) as busy: leave those leaves out when reading where the CPU goes.
+--py-spy BIN profiles one more agent at 1k values/s (--py-spy-load picks another), both sinks,
+for 60 s (py-spy record, all threads, 200 Hz) and prints the top functions by own and inclusive
+time. py-spy counts a thread blocked in select() or a queue wait (EpollSelector.select, paho's
+Client._loop, the thread pool's _worker) as busy: leave those leaves out when reading where the CPU goes.
 
 --soak-minutes N runs the agent at 10 x 100 every 1 s, both sinks, for N minutes, samples its RSS
 every 10 s and prints the first/last RSS and the least-squares slope in MiB/hour (all samples and
@@ -651,9 +652,9 @@ class CpuBench:
 
     # -- profile
 
-    def profile(self, py_spy: str, seconds: float) -> None:
-        """py-spy samples the agent at 1k values/s with both sinks; the top functions are printed."""
-        case = Case(LOADS["1k"], "agent", influx=True)
+    def profile(self, py_spy: str, seconds: float, load: str) -> None:
+        """py-spy samples the agent at `load` with both sinks; the top functions are printed."""
+        case = Case(LOADS[load], "agent", influx=True)
         print(f"\nProfile: py-spy on the agent, {case.load.shape}, {case.sinks}, {seconds:g} s")
         with self.agent(case) as (proc, _probe, log_path, _port):
             time.sleep(self.args.warmup)
@@ -874,7 +875,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--py-spy",
         default=None,
         metavar="BIN",
-        help="after the rows, profile the agent at 1k (both sinks) for 60 s with this py-spy",
+        help="after the rows, profile the agent (both sinks) for 60 s with this py-spy",
+    )
+    p.add_argument(
+        "--py-spy-load",
+        default="1k",
+        choices=[k for k in LOADS if k != "idle"],
+        help="the load --py-spy profiles at (default 1k)",
     )
     p.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
     args = p.parse_args(argv)
@@ -932,7 +939,7 @@ def bench(args: argparse.Namespace) -> int:
                     results[case].append(r)
                     print_run(case, index, r)
             if args.py_spy:
-                b.profile(args.py_spy, 10.0 if args.quick else 60.0)
+                b.profile(args.py_spy, 10.0 if args.quick else 60.0, args.py_spy_load)
             if args.soak_minutes:
                 b.soak(args.soak_minutes)
         except AgentStalled as exc:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.modbus_codec import decode, encode
+from drivers.modbus_codec import RequestDecoder, decode, encode
 from edge_agent.config_models import ModbusTagConfig
 
 
@@ -112,3 +112,50 @@ def test_round_trip_every_type_and_order(type_: str, order: str, data: st.DataOb
     assert len(words) == t.size
     assert all(0 <= w <= 0xFFFF for w in words)
     assert decode(t, words) == value
+
+
+_NUMBER_TYPES = ["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"]
+
+
+@st.composite
+def register_tags(draw: st.DrawFn) -> tuple[dict[str, ModbusTagConfig], list[int]]:
+    """Tags of every kind over one read of up to 40 registers, overlapping ones too."""
+    count = draw(st.integers(4, 40))
+    words = draw(st.lists(st.integers(0, 0xFFFF), min_size=count, max_size=count))
+    tags: dict[str, ModbusTagConfig] = {}
+    for i in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["number", "number", "number", "bool", "string"]))
+        if kind == "bool":
+            t = tag(type="bool", bit=draw(st.integers(0, 15)))
+        elif kind == "string":
+            t = tag(type="string", length=draw(st.integers(1, 6)), byte_order="BADC")
+        else:
+            t = tag(
+                type=draw(st.sampled_from(_NUMBER_TYPES)),
+                byte_order=draw(st.sampled_from(["ABCD", "ABCD", "CDAB", "BADC", "DCBA"])),
+                scale=draw(st.sampled_from([1.0, 1.0, 0.1, -2.5, 1e308])),
+                offset=draw(st.sampled_from([0.0, 0.0, 40.0])),
+            )
+        address = draw(st.integers(0, count - t.size))
+        tags[f"t{i}"] = t.model_copy(update={"address": address})
+    return tags, words
+
+
+@given(register_tags())
+def test_a_whole_read_decodes_as_each_tag_alone(
+    case: tuple[dict[str, ModbusTagConfig], list[int]],
+) -> None:
+    tags, words = case
+    values: dict[str, object] = {}
+    failed: dict[str, str] = {}
+    RequestDecoder(len(words), [(n, t.address) for n, t in tags.items()], tags).decode(
+        words, values, failed, "holding 0-9"
+    )
+    assert set(values) | set(failed) == set(tags)
+    assert not set(values) & set(failed)
+    for name, t in tags.items():
+        alone = decode(t, words[t.address : t.address + t.size])
+        if isinstance(alone, float) and not math.isfinite(alone):
+            assert failed[name] == f"holding 0-9: {t.type} is {alone}"
+        else:
+            assert values[name] == alone, name
