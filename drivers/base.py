@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Driver", "Reading"]
+__all__ = ["Changes", "Driver", "Reading"]
 
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +21,19 @@ class Reading:
     values: dict[str, Value] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     quality: dict[str, Quality] = field(default_factory=dict)  # values that are read but not good
+
+
+@dataclass(slots=True)
+class Changes:
+    """Values a device reported by itself (an OPC UA publish response), each at its own time.
+
+    `times[tag]` is the device's time stamp of `values[tag]` (ns); `quality` as in `Reading`.
+    A tag appears at most once: a second change of it starts the next `Changes`.
+    """
+
+    values: dict[str, Value] = field(default_factory=dict)
+    quality: dict[str, Quality] = field(default_factory=dict)
+    times: dict[str, int] = field(default_factory=dict)
 
 
 class Driver(Protocol):

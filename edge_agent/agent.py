@@ -15,6 +15,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from drivers import create_driver
+from drivers.base import Changes
 from edge_agent import strict_json
 from edge_agent.access import AccessStore
 from edge_agent.clock import ClockJump, ComputeClock
@@ -154,6 +155,10 @@ class Agent:
         if batch.quality:
             body["quality"] = {tag: q.value for tag, q in batch.quality.items()}
         self.outbox.append(Record("values", batch.device, batch.ts_ns, body))
+        self._compute(batch)
+        self._changed()
+
+    def _compute(self, batch: SampleBatch) -> None:
         now = self._compute_now()
         # Compute never runs ahead of its clock (a device stamping a little ahead, or the local
         # clock catching up after a step back).
@@ -161,6 +166,33 @@ class Agent:
         if ts_ns != batch.ts_ns:
             batch = SampleBatch(batch.device, ts_ns, batch.values, batch.quality)
         self._emit(self.engine.ingest(batch))
+
+    def _on_changes(self, device: str, changes: Changes) -> None:
+        """Values a device reported at times of its own (a publish response): one record, its
+        time the newest of theirs; a value stamped otherwise carries its own under `times`."""
+        stamp = self.device_time.stamp
+        times = {tag: stamp(device, ts_ns) for tag, ts_ns in changes.times.items()}
+        newest = max(times.values())
+        body: dict[str, Any] = {"device": device, "values": changes.values}
+        if changes.quality:
+            body["quality"] = {tag: q.value for tag, q in changes.quality.items()}
+        others = {tag: iso_utc(ts_ns) for tag, ts_ns in times.items() if ts_ns != newest}
+        if others:
+            body["times"] = others
+        self.outbox.append(Record("values", device, newest, body))
+        if not self.engine.evaluates(device):
+            # Nothing computed reads this device: its values are only kept for the local page.
+            self.engine.tags.ingest(SampleBatch(device, newest, changes.values, changes.quality))
+            self._changed()  # the tag table is part of the saved state
+            return
+        by_time: dict[int, list[str]] = {}
+        for tag, ts_ns in times.items():
+            by_time.setdefault(ts_ns, []).append(tag)
+        for ts_ns in sorted(by_time):  # in the order the device says they happened
+            tags = by_time[ts_ns]
+            values = {tag: changes.values[tag] for tag in tags}
+            quality = {tag: changes.quality[tag] for tag in tags if tag in changes.quality}
+            self._compute(SampleBatch(device, ts_ns, values, quality))
         self._changed()
 
     def _changed(self) -> None:
@@ -175,13 +207,8 @@ class Agent:
             return None
         return (due - time.time_ns() - self.clock.ahead_ns) / 1e9
 
-    def _listener(self, device: str) -> Callable[[int, dict[str, Any], dict[str, Any]], None]:
-        def deliver(ts_ns: int, values: dict[str, Any], quality: dict[str, Any]) -> None:
-            self._on_batch(
-                SampleBatch(device, self.device_time.stamp(device, ts_ns), values, quality)
-            )
-
-        return deliver
+    def _listener(self, device: str) -> Callable[[Changes], None]:
+        return lambda changes: self._on_changes(device, changes)
 
     def _compute_now(self) -> int:
         """The time compute runs on now; a jump of the local clock is dealt with first."""

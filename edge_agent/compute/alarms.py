@@ -351,6 +351,9 @@ class AlarmManager:
             refs |= Expression(running).refs
         return {ref.split(".", 1)[0] for ref in refs}
 
+    def watches(self, device: str) -> bool:
+        return device in self._by_device
+
     def on_batch(self, device: str, tags: TagTable, t_ns: int) -> list[Record]:
         records = self._date_restored(t_ns)
         for alarm_id in self._by_device.get(device, ()):

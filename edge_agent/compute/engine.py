@@ -51,6 +51,11 @@ class ComputeEngine:
         self.alarms = AlarmManager(config)
         self.clock_ns: int | None = None
 
+    def evaluates(self, device: str) -> bool:
+        """Whether a value of `device` can change a machine, a counter or an alarm (else it is
+        only kept in the tag table, where rules and the local page find it)."""
+        return device in self._by_device or device in self._counters or self.alarms.watches(device)
+
     def ingest(self, batch: SampleBatch) -> list[Record]:
         """Take one poll's values at its time; return the records they cause."""
         # Boundaries at exactly this instant are evaluated after the batch is applied, so a break

@@ -66,9 +66,13 @@ def lines_for(record: StoredRecord, agent: str) -> list[str]:
 def _values(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
     device = body["device"]
     quality: dict[str, str] = body.get("quality", {})
+    times: dict[str, str] = body.get("times", {})  # values stamped otherwise than the record
     series = _series
     lines = []
+    record_ms = ts_ms
     for name, value in body["values"].items():
+        if times:
+            ts_ms = _iso_ms(times[name]) if name in times else record_ms
         key = (agent, device, name)
         head = series.get(key)
         if head is None:

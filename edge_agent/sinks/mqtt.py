@@ -318,8 +318,11 @@ def messages_for(record: StoredRecord, root: str, config: MqttSinkConfig) -> Ite
     if kind == "values":
         body = _finite_values(body)
         quality = body.get("quality", {})
+        times = body.get("times", {})  # values stamped otherwise than the record
         for tag, value in body["values"].items():
             payload = {**meta, "value": value, "quality": quality.get(tag, "good")}
+            if tag in times:
+                payload["ts"] = times[tag]
             yield f"{root}/devices/{body['device']}/{tag}", _json(payload), config.retain_values
     elif kind == "link":
         # The device's last error leaves the agent here: no secret in it (see redaction).

@@ -67,7 +67,7 @@ table gives medians over --repeat runs (runs interleaved, so drift hits all syst
 up" says in how many runs and, if not in most, why not.
 
 Then the OPC UA table: tests.bench.bench_opcua with 10,000 subscribed nodes whose server stamps
-every value separately (--stamp each: one record per value), --repeat runs (--no-opcua skips it).
+every value separately (--stamp each), --repeat runs (--no-opcua skips it).
 
 --py-spy BIN profiles one more agent at 1k values/s (--py-spy-load picks another), both sinks,
 for 60 s (py-spy record, all threads, 200 Hz) and prints the top functions by own and inclusive

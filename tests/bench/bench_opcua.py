@@ -20,8 +20,8 @@ What runs where:
     offered change rate is N/update values/s. The server process skips asyncua's deep copy of
     every written value per monitored item (--stock-server keeps it): with it, one process tops
     out below 10,000 writes/s on a 2-CPU host. --stamp tick gives all writes of one tick the same
-    SourceTimestamp (as a PLC scan does); --stamp each stamps every write separately (worst case:
-    the agent makes one record per source timestamp). The server counts its own writes: the
+    SourceTimestamp (as a PLC scan does); --stamp each stamps every write separately (the agent
+    still makes one record per publish response, each value with its own time). The server counts its own writes: the
     offered rate printed is what it achieved, not only what was asked;
   * mosquitto comes from tests.support.servers;
   * the agent is `edge-agent run <generated config>`: one opcua device, security none, mode
@@ -40,15 +40,15 @@ after the window for values stamped inside it:
   delivered v/s        values stamped in the window that arrived in per-poll MQTT payloads
                        (within the window + grace); "% of offered" is their ratio
   msgs/s, v/msg        MQTT messages per second and values per message (one message per
-                       source timestamp per publish response)
+                       publish response; each value counts at its own time, the payload's
+                       "ts" or, if it differs, its entry under "times")
   empty/s              messages with an empty "values" dict
   dup v                values of the window delivered more than once (every write is unique)
   sink rec/s           edge_sink_delivered_records_total{sink="mqtt"} per second in the window:
                        what the sink moved, even when it is behind (then delivered v/s is low)
   CPU s/10k v          agent utime+stime (/proc, all threads) per 10,000 values delivered
   CPU s/10k rec        the same CPU per 10,000 records the MQTT sink moved (sink rec/s): the
-                       cost that still means something when the agent is behind (with --stamp
-                       each, one record per value)
+                       cost that still means something when the agent is behind
   agent/server CPU%    utime+stime over the window, % of one CPU; host CPU% is of all CPUs
   RSS                  VmRSS of the agent at the end of the window
   p50/p99              per value: subscriber arrival time minus payload "ts" (the OPC UA source
@@ -313,7 +313,9 @@ class ValueProbe:
         self._early: list[tuple[float, str, list[str]]] = []  # before the link message
         self._seen_sub: set[str] = set()
         # window
-        self._seen: list[tuple[float, float, int, int]] = []  # (ts, arrival, values, repeated)
+        # (ts, arrival, values, repeated, message number): one entry per time stamp of a message
+        self._seen: list[tuple[float, float, int, int, int]] = []
+        self._messages = 0
         self._values_seen: set[Any] = set()  # the server writes every value only once
         subscribed = threading.Event()
         self.client = mqtt.Client(
@@ -351,12 +353,23 @@ class ValueProbe:
                 self._startup(arrived, ts, list(values))
         if not self._open:
             return
-        sent = datetime.fromisoformat(ts).timestamp()  # "...T01:40:00.123Z"
+        # One message per publish response: a value stamped otherwise than the message's "ts"
+        # has its own time under "times"; each counts at its own time.
+        times: dict[str, str] = body.get("times", {})
+        by_time: dict[str, list[Any]] = {}
+        for tag, value in values.items():
+            by_time.setdefault(times.get(tag, ts), []).append(value)
         with self._lock:
-            before = len(self._values_seen)
-            self._values_seen.update(values.values())
-            repeated = len(values) - (len(self._values_seen) - before)
-            self._seen.append((sent, now, len(values), repeated))
+            self._messages += 1
+            number = self._messages
+            for stamp, group in by_time.items():
+                sent = datetime.fromisoformat(stamp).timestamp()  # "...T01:40:00.123Z"
+                before = len(self._values_seen)
+                self._values_seen.update(group)
+                repeated = len(group) - (len(self._values_seen) - before)
+                self._seen.append((sent, now, len(group), repeated, number))
+            if not values:
+                self._seen.append((datetime.fromisoformat(ts).timestamp(), now, 0, 0, number))
 
     def _startup(self, arrived: float, ts: str, names: list[str]) -> None:
         # The first Read after connecting is delivered under the same timestamp as the link
@@ -383,14 +396,14 @@ class ValueProbe:
         with self._lock:
             self._open = False
             seen, self._seen = self._seen, []
-        inside = [(sent, arrived, n) for sent, arrived, n, _ in seen if start <= sent < end]
+        inside = [e for e in seen if start <= e[0] < end]
         return Window(
             seconds=end - start,
-            messages=len(inside),
-            values=sum(n for _, _, n in inside),
-            empty=sum(1 for _, _, n in inside if not n),
-            duplicates=sum(d for sent, _, _, d in seen if start <= sent < end),
-            latencies=[((arrived - sent) * 1000, n) for sent, arrived, n in inside if n],
+            messages=len({number for *_, number in inside}),
+            values=sum(n for _, _, n, _, _ in inside),
+            empty=sum(1 for _, _, n, _, _ in inside if not n),
+            duplicates=sum(d for _, _, _, d, _ in inside),
+            latencies=[((arrived - sent) * 1000, n) for sent, arrived, n, _, _ in inside if n],
         )
 
     def close(self) -> None:

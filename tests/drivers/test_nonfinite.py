@@ -108,9 +108,7 @@ async def test_subscribed_nan_and_infinity_are_bad(tmp_path: Path) -> None:
     tags = {"temp": {"node": f"{NSU}s=Press.Temperature"}}
     driver = OpcUaDriver("press", device(sim.url, "subscribe", tags), agent_id="t", pki=tmp_path)
     changes: list[tuple[Any, Quality | None]] = []
-    driver.listener = lambda _ts, values, quality: changes.append(
-        (values["temp"], quality.get("temp"))
-    )
+    driver.listener = lambda c: changes.append((c.values["temp"], c.quality.get("temp")))
     node = sim.nodes["Temperature"]
 
     async def change_to(value: float) -> tuple[Any, Quality | None]:

@@ -91,7 +91,9 @@ async def test_subscription_reports_changes_with_source_timestamps(tmp_path: Pat
         pki=tmp_path,
     )
     changes: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
-    driver.listener = lambda ts, values, quality: changes.append((ts, values, quality))
+    driver.listener = lambda c: changes.extend(
+        (ts, {tag: c.values[tag]}, c.quality) for tag, ts in c.times.items()
+    )
     try:
         first = await driver.read()
         assert set(first.values) == {"total", "temp"}  # after a connect every tag is read once

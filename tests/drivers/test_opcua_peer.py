@@ -77,7 +77,7 @@ async def test_subscription_to_a_counting_node(opcua_peer: NodeOpcUaPeer, tmp_pa
     )
     driver = OpcUaDriver("peer", config, agent_id="it", pki=tmp_path)
     counts: list[Any] = []
-    driver.listener = lambda _ts, values, _q: counts.append(values["parts"])
+    driver.listener = lambda c: counts.append(c.values["parts"])
     try:
         await driver.read()
         for _ in range(40):

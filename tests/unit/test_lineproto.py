@@ -160,6 +160,6 @@ def test_a_stop_classified_later_overwrites_its_first_point() -> None:
         "1772410800000"
     ]
     assert again == [
-        "downtime,agent=a,machine=press1,state=idle duration_s=900.0,reason=\"待料\","
+        'downtime,agent=a,machine=press1,state=idle duration_s=900.0,reason="待料",'
         'reason_code="6",category="material",classified_by="li" 1772410800000'
     ]
