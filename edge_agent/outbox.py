@@ -53,6 +53,7 @@ _T = TypeVar("_T")
 # Commits between checks of the size and age limits (about a second while records arrive; the
 # buffer does not grow while none do, so nothing is checked then).
 _LIMIT_CHECK_EVERY = 20
+_CACHE_KIB = 512
 _SETTLE_S = 0.005  # how long the first record after a quiet spell waits for its companions
 # The newest committed records are also kept in memory, up to this many bytes of bodies: a sink
 # that keeps up reads them from there, without a query on the buffer's thread for every poll.
@@ -195,6 +196,7 @@ class Outbox:
         self._pending: list[Record] = []
         self._tail: list[StoredRecord] = []  # the newest committed records, oldest first
         self._tail_bytes = 0
+        self._delivered: dict[str, int] = {}  # sink -> last seq it delivered, this run
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._db: sqlite3.Connection | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -375,7 +377,9 @@ class Outbox:
 
     async def cursor(self, sink: str) -> int:
         """The last sequence number `sink` has delivered; a new sink starts at the oldest record kept."""
-        return await self._run(self._cursor, sink)
+        seq = await self._run(self._cursor, sink)
+        self._delivered[sink] = seq
+        return seq
 
     async def retire_cursors(self, active: set[str]) -> dict[str, int]:
         """Forget the cursors of sinks no longer configured; returns what each had not delivered.
@@ -416,12 +420,17 @@ class Outbox:
 
     async def ack(self, sink: str, seq: int) -> None:
         self._forget(await self._run(self._ack, sink, seq))
+        self._delivered[sink] = seq
+        # What every sink has passed is never read again: memory holds only what some sink
+        # still needs (a second's records while InfluxDB gathers, not _TAIL_MAX_BYTES always).
+        self._drop_tail(min(self._delivered.values()))
         if self.full:  # polling waits for room, and with no new records no commit checks for it
             await self.enforce_limits()
 
     async def quarantine(self, sink: str, record: StoredRecord, error: str) -> None:
         """Keep a record `sink`'s server refused, and move the sink's cursor past it, atomically."""
         self._forget(await self._run(self._quarantine, sink, record, error, time.time_ns()))
+        self._delivered[sink] = record.seq
 
     def _forget(self, low: int | None) -> None:
         # On the event loop, which is the only reader of the commit times.
@@ -584,6 +593,9 @@ class Outbox:
                 if problems != ["ok"]:
                     raise _DamagedFileError("; ".join(problems))
             db.execute(f"PRAGMA synchronous={self.synchronous}")
+            # Rows are appended at one end and deleted at the other, and sinks read the newest
+            # from memory: SQLite's default 2 MiB page cache would only hold pages never read again.
+            db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             db.executescript(_SCHEMA)
             db.execute("DELETE FROM saved_state WHERE key = ?", (_CLEAN_STOP,))
         except sqlite3.DatabaseError as exc:

@@ -425,10 +425,14 @@ class OeeTracker:
     def add_rejects(self, t_ns: int, count: int) -> list[Window]:
         """Parts made before t_ns were found bad after the PLC counted them: the open windows
         holding t_ns count them as rejects."""
-        touched = [w for w in self.windows if w.start_ns < t_ns <= w.end_ns]
+        touched = self.windows_holding(t_ns)
         for w in touched:
             w.manual_rejects += count
         return touched
+
+    def windows_holding(self, t_ns: int) -> list[Window]:
+        """The open windows a part made just before t_ns counts in."""
+        return [w for w in self.windows if w.start_ns < t_ns <= w.end_ns]
 
     def running_records(self, windows: list[Window]) -> list[Record]:
         """The running figures of `windows` now (after a correction)."""

@@ -37,9 +37,10 @@ Busy = Callable[[str, str, int], list[tuple[int, int]]]  # machine, window kind,
 class CorrectionError(ValueError):
     """Why a correction is refused, with the HTTP status that says so."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, **detail: Any) -> None:
         super().__init__(message)
         self.status = status
+        self.detail = detail  # for the page to say it in the reader's language
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,10 @@ def with_rejects(body: dict[str, Any], count: int) -> dict[str, Any]:
     good = body["good_count"] - count
     if good < 0:
         raise CorrectionError(
-            400, f"the window from {body['start']} counted only {body['good_count']} good parts"
+            400,
+            f"the window from {body['start']} counted only {body['good_count']} good parts",
+            code="rejects_exceed_good",
+            good=body["good_count"],
         )
     total, busy = body["total_count"], body["planned_busy_time_s"]
     ideal = body["ideal_cycle_time_s"]

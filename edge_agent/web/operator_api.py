@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from edge_agent.access.roles import Identity, Role
 from edge_agent.compute.engine import ComputeEngine
-from edge_agent.compute.oee import UNCLASSIFIED, window_busy
+from edge_agent.compute.oee import UNCLASSIFIED, OeeTracker, window_busy
 from edge_agent.config_models import AgentFile
 from edge_agent.history.corrections import Busy, Choice, Correction, CorrectionError
 from edge_agent.http import Action
@@ -85,7 +85,7 @@ class OperatorApi:
                 stop_id, choice, who.label, now, self._busy
             )
         except CorrectionError as exc:
-            return exc.status, {"ok": False, "error": str(exc)}
+            return exc.status, {"ok": False, "error": str(exc), **exc.detail}
         machine = stop["machine"]
         start, end = _ns(stop["start"]), _ns(stop["end"])
         tracker = self.engine().oee[machine]
@@ -147,12 +147,13 @@ class OperatorApi:
             assert reason is not None
             now = self.now_ns()
             t_ns = self._when(body.get("time"), now)
+            tracker = self.engine().oee[machine]
+            _check_open_windows(tracker, t_ns, count)
             correction = await self.history.add_rejects(
                 machine, t_ns, count, reason, who.label, now
             )
         except CorrectionError as exc:
-            return exc.status, {"ok": False, "error": str(exc)}
-        tracker = self.engine().oee[machine]
+            return exc.status, {"ok": False, "error": str(exc), **exc.detail}
         opened = tracker.add_rejects(t_ns, count) if tracker.clock_ns is not None else []
         records = self._closed(machine, correction) + (
             tracker.running_records(opened) if opened else []
@@ -224,3 +225,19 @@ def _text(body: Mapping[str, Any], name: str, *, required: bool) -> str | None:
 def _ns(iso: str) -> int:
     moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     return int(moment.replace(microsecond=0).timestamp()) * NS + moment.microsecond * 1000
+
+
+def _check_open_windows(tracker: OeeTracker, t_ns: int, count: int) -> None:
+    """Refuse rejects beyond the good parts of an open window holding t_ns, as a closed window
+    does (else they would be saved and silently count as fewer)."""
+    if tracker.clock_ns is None:
+        return
+    for record in tracker.running_records(tracker.windows_holding(t_ns)):
+        good = record.body["good_count"]
+        if good < count:
+            raise CorrectionError(
+                400,
+                f"the window from {record.body['start']} counted only {good} good parts",
+                code="rejects_exceed_good",
+                good=good,
+            )

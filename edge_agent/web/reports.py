@@ -29,19 +29,17 @@ import unicodedata
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
-
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 
 from edge_agent.compute.calendar import NS, Calendar, ShiftInstance, hour_start_ns
 from edge_agent.compute.oee import UNCLASSIFIED
 from edge_agent.config_models import AgentFile
 from edge_agent.http import Download
 from edge_agent.web.history_api import QueryError, moment, to_ns
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
 
 _MAX_RANGE = timedelta(days=31)
 DAY_NS = 86400 * NS
@@ -472,6 +470,12 @@ def _guarded(text: str) -> str:
 
 
 def _xlsx_bytes(report: _Report) -> bytes:
+    # Imported when a workbook is asked for: openpyxl is 5 MiB of memory the agent need not
+    # hold all the time.
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
     book = Workbook()
     sheet = book.active
     sheet.title = _SHEET_FORBIDDEN.sub(" ", report.title)[:31] or "report"
@@ -498,6 +502,8 @@ def _xlsx_bytes(report: _Report) -> bytes:
 def _put_text(cell: Cell, text: str) -> Cell:
     # Set as a string explicitly: openpyxl would store "=…" as a formula. quotePrefix is
     # Excel's own apostrophe, so the cell stays text when someone edits it.
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     cell.value = ILLEGAL_CHARACTERS_RE.sub("", text)
     cell.data_type = "s"
     cell.quotePrefix = text.startswith(_FORMULA_START)

@@ -721,6 +721,7 @@ class CpuBench:
                 time.sleep(max(0.0, next_at - time.monotonic()))
             cpu = cpu_seconds(proc.pid) - cpu0
             per_topic, _, probe_s = probe.close_window()
+            makeup = _rss_makeup(proc.pid)
         elapsed = samples[-1][0]
         messages = sum(per_topic.values())
         expected = load.devices / load.interval_s * probe_s
@@ -733,11 +734,31 @@ class CpuBench:
             f"  slope (least squares): {_slope_per_hour(samples):+.2f} MiB/hour over all samples, "
             f"{_slope_per_hour(samples[len(samples) // 2 :]):+.2f} MiB/hour over the second half"
         )
+        print(f"  RSS at the end: {makeup}")
         print(
             f"  CPU over the soak: {cpu / max(elapsed, 1e-9) * 100:.2f} % of a core; MQTT "
             f"messages {messages:,} of {expected:,.0f} expected",
             flush=True,
         )
+
+
+def _rss_makeup(pid: int) -> str:
+    """RSS split into memory of the process's own (heap, stacks) and mapped files (the
+    interpreter, shared libraries, extension modules), from /proc/<pid>/smaps_rollup."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError as exc:
+        return f"(smaps_rollup unreadable: {exc})"
+    kib = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if rest.strip().endswith("kB"):
+            kib[key] = int(rest.split()[0])
+    rss, anon = kib.get("Rss", 0), kib.get("Anonymous", 0)
+    return (
+        f"{rss / 1024:.1f} MiB = {anon / 1024:.1f} MiB anonymous (heap, stacks) + "
+        f"{(rss - anon) / 1024:.1f} MiB of mapped files (interpreter, libraries, extensions)"
+    )
 
 
 def _slope_per_hour(samples: list[tuple[float, float]]) -> float:

@@ -267,3 +267,31 @@ async def test_rejects_found_later_lower_quality(tmp_path: Path) -> None:
         status, reply = await api.rejects([], bad, OPERATOR)
         assert status == 400 and error in reply["error"], (bad, reply)
     await store.close()
+
+
+@pytest.mark.asyncio
+async def test_rejects_beyond_an_open_windows_good_parts_are_refused(tmp_path: Path) -> None:
+    """As for a closed window: not saved and then silently counted as fewer."""
+    cfg, engine, store, _ = await setup(tmp_path)
+    published = Published()
+    now = DAY + 90 * MIN  # in the open hour 01:00-02:00 UTC and the open day shift
+    api = OperatorApi(cfg, store, lambda: engine, published, now_ns=lambda: now)
+    tracker = engine.oee["press1"]
+    open_now = tracker.running_records(tracker.windows_holding(now))
+    fewest = min(r.body["good_count"] for r in open_now)
+    assert len(open_now) == 2 and fewest > 0
+
+    status, reply = await api.rejects(
+        [], {"machine": "press1", "count": fewest + 1, "reason": "毛刺"}, OPERATOR
+    )
+
+    assert status == 400 and "counted only" in reply["error"], reply
+    assert not published.records
+    assert all(w.manual_rejects == 0 for w in tracker.windows)
+    status, reply = await api.rejects(
+        [], {"machine": "press1", "count": fewest, "reason": "毛刺"}, OPERATOR
+    )
+    assert status == 200, reply
+    after = tracker.running_records(tracker.windows_holding(now))
+    assert min(r.body["good_count"] for r in after) == 0
+    await store.close()

@@ -23,7 +23,9 @@ function wire() {
     const [code, answer] = await post("api/history/rejects", { machine: page.machine, count, reason });
     button.disabled = false;
     status.title = code === 200 ? "" : answer.error || "";
-    setText(status, code === 200 ? t("reject_saved") : refusal(code));
+    const exceeded = answer.code === "rejects_exceed_good";
+    setText(status, code === 200 ? t("reject_saved")
+      : exceeded ? t("rejects_exceed_good", { n: answer.good }) : refusal(code));
     if (code === 200) {
       byId("reject-count").value = "";
       await reloadAfterReject?.();

@@ -60,9 +60,12 @@ export async function loadHistory() {
     part("api/history/timeline", { machine, ...range(at.today, at.tomorrow) }),
   ]);
   if (machine !== page.machine) return; // another machine was chosen meanwhile
-  // The Pareto opens on the production day of the latest shift (a night shift belongs to the
-  // day it started), or today for a machine measured by the hour.
-  const latest = shift?.ok ? shift.data.windows.at(-1) : null;
+  // The Pareto opens on the production day of the latest shift that lost time (a night shift
+  // belongs to the day it started): minutes into a shift, the night before is what there is to
+  // see, not an empty chart. Today for a machine measured by the hour.
+  const windows = shift?.ok ? shift.data.windows : [];
+  const lost = (w) => Object.values(w.losses_by_reason_s ?? {}).some((s) => s > 0);
+  const latest = windows.findLast(lost) ?? windows.at(-1) ?? null;
   const lossesDate = latest ? dateKey(msOf(latest.start), at.zone) : dateKey(at.now, at.zone);
   Object.assign(cache, { machine, shift, hour, timeline, at, lossesDate });
   await loadLosses(false);
