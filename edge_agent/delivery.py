@@ -79,7 +79,7 @@ class SinkRunner:
             if self.flush_interval_s > 0 and not self.failing:
                 # A batch gathers: one request for many polls, far less work per value.
                 full = self.cursor + self.batch_records - 1
-                await self.outbox.wait_beyond(full, self.flush_interval_s)
+                await self.outbox.wait_beyond(full, self.flush_interval_s, gathering=True)
             batch = await self.outbox.read(self.cursor, self.batch_records)
             if not batch:
                 # Committed after the cursor, yet none left to read: the limits took them all.

@@ -197,6 +197,7 @@ class Outbox:
         self._tail: list[StoredRecord] = []  # the newest committed records, oldest first
         self._tail_bytes = 0
         self._delivered: dict[str, int] = {}  # sink -> last seq it delivered, this run
+        self.hurrying = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         self._db: sqlite3.Connection | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -365,15 +366,27 @@ class Outbox:
         self._held_max = None
         self._write_backoff.reset()
 
-    async def wait_beyond(self, seq: int, timeout_s: float | None = None) -> None:
-        """Return when a record after `seq` is committed, or after `timeout_s` (None: no limit)."""
-        if self.last_seq > seq:
+    async def wait_beyond(
+        self, seq: int, timeout_s: float | None = None, *, gathering: bool = False
+    ) -> None:
+        """Return when a record after `seq` is committed, or after `timeout_s` (None: no limit);
+        a sink `gathering` a batch also returns once the agent stops (see `hurry`)."""
+        if self.last_seq > seq or (gathering and self.hurrying):
             return
         async with self._committed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._committed.wait_for(lambda: self.last_seq > seq), timeout_s
+                    self._committed.wait_for(
+                        lambda: self.last_seq > seq or (gathering and self.hurrying)
+                    ),
+                    timeout_s,
                 )
+
+    async def hurry(self) -> None:
+        """The agent stops: sinks deliver what is buffered at once instead of gathering more."""
+        self.hurrying = True
+        async with self._committed:
+            self._committed.notify_all()
 
     async def cursor(self, sink: str) -> int:
         """The last sequence number `sink` has delivered; a new sink starts at the oldest record kept."""

@@ -61,3 +61,30 @@ async def test_without_a_flush_interval_each_record_goes_at_once(tmp_path: Path)
 async def test_a_flush_interval_gathers_polls_into_one_delivery(tmp_path: Path) -> None:
     got = await deliveries(tmp_path, 1.0)
     assert [seqs for _, seqs in got] == [list(range(1, 11))]  # in order, all in one request
+
+
+async def test_a_stopping_agent_does_not_wait_for_a_batch_to_gather(tmp_path: Path) -> None:
+    """After `hurry` (the agent's clean stop) a sink gathering for a minute delivers at once:
+    the stop's few seconds for delivery are not spent waiting for records that will not come."""
+    outbox = Outbox(tmp_path / "outbox.db")
+    await outbox.open()
+    sink = Recorder()
+    task = asyncio.create_task(SinkRunner(sink, outbox, Metrics(), 500, 60.0).run())
+    try:
+        outbox.append(Record("values", "d", time.time_ns(), {"n": 1}))
+        assert await outbox.flush()
+        for _ in range(20):  # the runner reads the record and starts to gather
+            await asyncio.sleep(0)
+        assert sink.deliveries == []
+        await outbox.hurry()
+        await asyncio.wait_for(_delivered(sink, 1), 30)  # not the 60 s gather
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await outbox.close()
+    assert [seqs for _, seqs in sink.deliveries] == [[1]]
+
+
+async def _delivered(sink: Recorder, count: int) -> None:
+    while sum(len(seqs) for _, seqs in sink.deliveries) < count:
+        await asyncio.sleep(0.01)
