@@ -390,6 +390,9 @@ class HistoryStore:
         db = connect_private(self.path)
         try:
             db.execute("PRAGMA synchronous=NORMAL")
+            # Written a few times an hour and read when someone opens the page: the OS's file
+            # cache serves those reads, SQLite's own 2 MiB default would sit mostly idle.
+            db.execute("PRAGMA cache_size=-512")
             db.executescript(_SCHEMA)
             for table, added in _ADDED_COLUMNS.items():
                 have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
