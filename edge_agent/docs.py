@@ -65,7 +65,8 @@ def reference_markdown() -> str:
             "| key | type | default | meaning |",
             "|---|---|---|---|",
         ]
-        parts += [_row(name, field) for name, field in model.model_fields.items()]
+        # The key as written in YAML: `lambda`, not the Python name `lambda_`.
+        parts += [_row(field.alias or name, field) for name, field in model.model_fields.items()]
     parts += ["", END]
     return "\n".join(parts)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,30 @@ def test_readme_reference_is_generated_from_the_models() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start, end = readme.index(BEGIN), readme.index(END) + len(END)
     assert readme[start:end] == reference_markdown(), "run 'make docs' to regenerate README.md"
+
+
+def test_every_key_in_the_reference_is_one_the_models_accept() -> None:
+    """The reference lists keys as written in YAML (it once said `lambda_`, which is refused)."""
+    from pydantic import ValidationError
+
+    from edge_agent.docs import SECTIONS
+
+    for title, model in SECTIONS:
+        listed = re.findall(r"^\| `([^`]+)` \|", _section(title), re.M)
+        assert listed, title
+        for key in listed:
+            try:
+                model.model_validate({key: object()})
+            except ValidationError as exc:
+                unknown = [e for e in exc.errors() if e["type"] == "extra_forbidden"]
+                assert not unknown, f"{title}: {key} is listed but refused"
+
+
+def _section(title: str) -> str:
+    text = reference_markdown()
+    start = text.index(f"#### `{title}`")
+    end = text.find("#### ", start + 1)
+    return text[start : end if end > 0 else len(text)]
 
 
 def test_readme_alarm_examples_are_valid(tmp_path: Path) -> None:
