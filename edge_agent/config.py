@@ -151,6 +151,8 @@ class _Source:
             raise ConfigError([ConfigIssue(self.file, line, "", message)]) from None
 
     def parse(self, text: str) -> Any:
+        if issues := self._input_method_slips(text):
+            raise ConfigError(issues)
         try:
             self._check_limits(text)
             tree = YAML(typ="rt").load(text)
@@ -221,6 +223,36 @@ class _Source:
                 chars += more_chars
             if values > _MAX_VALUES or chars > _MAX_EXPANDED_CHARS:
                 raise self._refuse(line, _too_big(aliases))
+
+    def _input_method_slips(self, text: str) -> list[ConfigIssue]:
+        """Full-width `：` or spaces typed with a Chinese input method where YAML wants ASCII.
+
+        Reported on their own line: YAML itself would read `host：x` as one word and complain
+        about the indent of the line after, or take it silently as text.
+        """
+        issues = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if match := _FULL_WIDTH_KEY.match(line):
+                issues.append(
+                    ConfigIssue(
+                        self.file,
+                        number,
+                        "",
+                        f"'{match.group(1)}' is followed by a full-width colon '：' (a Chinese "
+                        "input method types it); YAML needs the ASCII ':' and a space",
+                    )
+                )
+            elif _FULL_WIDTH_SPACE.match(line):
+                issues.append(
+                    ConfigIssue(
+                        self.file,
+                        number,
+                        "",
+                        "a full-width space '\u3000' (a Chinese input method types it) where YAML "
+                        "needs an ASCII space; switch the input method to English and retype it",
+                    )
+                )
+        return issues
 
     def _refuse(self, line: int, message: str) -> ConfigError:
         return ConfigError([ConfigIssue(self.file, line, "", message)])
@@ -511,6 +543,15 @@ def _key_line(node: CommentedMap, key: Any) -> int:
         if isinstance(merged, CommentedMap) and key in merged:
             return _key_line(merged, key)
     return int(node.lc.line) + 1
+
+
+# A key (our keys, device, tag and machine names are ASCII) followed by a full-width colon; a
+# full-width colon inside a value (`display_name: 温度：主轴`) comes after an ASCII one.
+_FULL_WIDTH_KEY = re.compile(r"^[ \u3000]*(?:-[ \u3000]+)?([A-Za-z_][\w.-]*)[ \u3000]*：")
+# A full-width space in the indent, or right after a key's colon or a list's dash.
+_FULL_WIDTH_SPACE = re.compile(
+    r"^(?:[ ]*\u3000|[ ]*(?:-[ ]+)?[A-Za-z_][\w.-]*:\u3000|[ ]*-\u3000)"
+)
 
 
 def _yaml_syntax(exc: MarkedYAMLError) -> tuple[int | None, str, str]:
