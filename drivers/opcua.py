@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,24 @@ class OpcUaDriver:
 
     async def connect(self) -> None:
         await self.close()
+        client = await self.open_session(lost=self._connection_lost)
+        self._client, self._lost = client, None
+        try:
+            await self._resolve(client)
+            await self._subscribe(client)
+        except (OSError, TimeoutError, ua.UaError, ConnectionError) as exc:
+            await self.close()
+            raise ConnectError(
+                f"{self.config.url}: setting up tags failed: {_short(exc)}"
+            ) from None
+        self._reread = True
+
+    async def open_session(
+        self, lost: Callable[[Exception], Awaitable[None]] | None = None
+    ) -> Client:
+        """A session as the device's configuration says (security, user, the agent's own
+        certificate), and nothing more: `connect` sets up the tags on it, `opcua browse` looks
+        around with it. Raises ConnectError."""
         c = self.config
         # The keep-alive is not tied to the poll interval: under load a 1 s check times out and a
         # busy but healthy server would be taken for a dead one.
@@ -105,7 +123,7 @@ class OpcUaDriver:
             await client.load_private_key(str(c.user_private_key))
         try:
             await self._secure(client)
-            client.connection_lost_callback = self._connection_lost
+            client.connection_lost_callback = lost
             await client.connect()
         except ConnectError:
             raise
@@ -113,14 +131,7 @@ class OpcUaDriver:
             with contextlib.suppress(Exception):
                 await client.disconnect()
             raise ConnectError(f"cannot connect to {c.url}: {_short(exc)}") from None
-        self._client, self._lost = client, None
-        try:
-            await self._resolve(client)
-            await self._subscribe(client)
-        except (OSError, TimeoutError, ua.UaError, ConnectionError) as exc:
-            await self.close()
-            raise ConnectError(f"{c.url}: setting up tags failed: {_short(exc)}") from None
-        self._reread = True
+        return client
 
     async def _secure(self, client: Client) -> None:
         c = self.config

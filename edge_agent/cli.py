@@ -24,6 +24,7 @@ from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.stopping import StopRequest, run_until_stopped, stop_within
 
 if TYPE_CHECKING:
+    from drivers.opcua_tools import BrowsedNode
     from drivers.sim.fleet import Fleet
     from drivers.sim.opcua_press import OpcUaPress
     from edge_agent.config_models import AgentFile
@@ -32,6 +33,30 @@ EXIT_CONFIG = 2
 EXIT_FAILED = 1
 _log = logging.getLogger("edge_agent")
 _GIL_TURN_S = 0.001  # see _run_agent
+SIMULATOR_MAP = """\
+Modbus map of every press (wire addresses from 0, big-endian ABCD, unit id 1):
+  coil 0              running           bool
+  discrete_input 0    door_closed       bool
+  holding 0           fault_code        uint16: 0 none, 1 die jam, 2 material feed error,
+                                        3 hydraulic pressure low, 4 safety door opened,
+                                        5 main bearing overload
+  holding 2           total_count       uint32 (registers 2-3), parts made
+  holding 4           good_count        uint32 (registers 4-5), good parts
+  holding 6           stroke_counter16  uint16, parts made, wraps at 65536
+  input 0             spindle_temp_c    float32 (registers 0-1), deg C
+  input 2             vibration_mm_s    float32 (registers 2-3), mm/s RMS
+  input 4             motor_current_da  uint16, 0.1 A (scale: 0.1 gives amperes)
+
+OPC UA press: opc.tcp://127.0.0.1:<--opcua-port>/edge-agent/sim, security None, namespace URI
+urn:edge-agent:sim, nodes nsu=urn:edge-agent:sim;s=Press.<Name>:
+  live:  Running (Boolean), FaultCode (UInt16), TotalCount (UInt32), GoodCount (UInt32),
+         SpindleTempC (Double), VibrationMmS (Double)
+  fixed: Temperature 71.25 (Double), Pressure 4.5 (Float), Alarm -3 (Int16),
+         Serial 9007199254740993 (Int64), Mode "AUTO" (String), Enabled true (Boolean),
+         Broken (status BadSensorFailure), Doubtful (status UncertainLastUsableValue)
+Port 4840 taken (another OPC UA server, a second simulator)? --opcua-port 0 leaves the OPC UA
+press out, --opcua-port N moves it.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,12 +92,25 @@ def _parser() -> argparse.ArgumentParser:
         "validate", help="check a configuration file without connecting to anything"
     )
     validate.add_argument("config", type=Path)
+    validate.add_argument(
+        "--offline",
+        action="store_true",
+        help="without the secrets: a password or token from ${VAR} or ${file:…} that cannot "
+        "be read here is not an error (on a PC where only the service's user may read them)",
+    )
     validate.set_defaults(command=_cmd_validate)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of configuration files")
     schema.set_defaults(command=_cmd_schema)
 
-    sim = sub.add_parser("simulate", help="serve simulated presses over Modbus TCP")
+    sim = sub.add_parser(
+        "simulate",
+        help="serve simulated presses over Modbus TCP (and one over OPC UA)",
+        description="Simulated presses to try a configuration without a PLC: press N on Modbus "
+        "TCP port --port+N-1 (unit id 1), and one more on OPC UA. configs/demo.yaml reads them.",
+        epilog=SIMULATOR_MAP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sim.add_argument("--machines", type=int, default=2)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument(
@@ -127,7 +165,14 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("EDGE_AGENT_TOKEN"),
         help="an API token ('edge-agent token create'); default: $EDGE_AGENT_TOKEN",
     )
-    alarm.add_argument("--url", default="http://127.0.0.1:8080", help="the agent's local page")
+    alarm.add_argument(
+        "--config",
+        type=Path,
+        help="the agent's configuration: its local page's port is taken from there",
+    )
+    alarm.add_argument(
+        "--url", help="the agent's local page (default: from --config, else http://127.0.0.1:8080)"
+    )
     alarm.set_defaults(command=_cmd_alarm)
 
     buffer = sub.add_parser(
@@ -145,10 +190,25 @@ def _parser() -> argparse.ArgumentParser:
     trust.add_argument("--config", type=Path, help="take the trust list path from this file")
     trust.add_argument("--yes", action="store_true", help="trust without asking")
     trust.set_defaults(command=_cmd_opcua_trust)
-    browse = opcua_sub.add_parser("browse", help="list a node's children (default: Objects)")
-    browse.add_argument("url")
-    browse.add_argument("node", nargs="?", help="NodeId to start from, e.g. ns=2;s=Press")
-    browse.add_argument("--yaml", action="store_true", help="print the variables as a tags: block")
+    browse = opcua_sub.add_parser(
+        "browse",
+        help="list a node's children (default: Objects) with their nsu= NodeIds",
+        description="Without --device: URL, unsecured and anonymous. With --config and "
+        "--device: the device's URL, security, user and the agent's own certificate.",
+    )
+    browse.add_argument("url", nargs="?", help="opc.tcp://host:4840 (not with --device)")
+    browse.add_argument(
+        "node",
+        nargs="?",
+        help="where to start: a NodeId (nsu=urn:…;s=Press, ns=2;s=Press, i=85) or a browse "
+        "path from Objects (2:Press, 2:Press/2:Motor); default Objects",
+    )
+    browse.add_argument("--config", type=Path, help="the agent's configuration (with --device)")
+    browse.add_argument("--device", help="an opcua device of --config: browse as the agent does")
+    browse.add_argument("--depth", type=int, help="levels to go down (default 1; 4 with --yaml)")
+    browse.add_argument(
+        "--yaml", action="store_true", help="print the variables found as a tags: block"
+    )
     browse.set_defaults(command=_cmd_opcua_browse)
 
     add_access_parsers(sub)
@@ -197,7 +257,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from edge_agent.config import load_config_with_warnings
 
     # Warnings (a password that would travel in plain text) do not fail the check; `run` logs them.
-    config, warnings = load_config_with_warnings(args.config)
+    config, warnings = load_config_with_warnings(args.config, secrets=not args.offline)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     tags = sum(len(d.tags) for d in config.devices.values())
@@ -212,7 +272,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from edge_agent.config import load_config
     from edge_agent.replay import ReplayError, checked_ts_ns, iter_batches, replay
 
-    config = load_config(args.config)
+    config = load_config(args.config, secrets=False)  # replays offline: no server is spoken to
     until_ns = None
     if args.until:
         try:
@@ -238,7 +298,7 @@ def _cmd_buffer(args: argparse.Namespace) -> int:
     from edge_agent.config import load_config
     from edge_agent.timefmt import iso_utc
 
-    info = inspect_buffer(load_config(args.config).agent.buffer_path, args.limit)
+    info = inspect_buffer(load_config(args.config, secrets=False).agent.buffer_path, args.limit)
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return 0
@@ -264,7 +324,7 @@ def _cmd_alarm(args: argparse.Namespace) -> int:
     import urllib.parse
     import urllib.request
 
-    base = args.url.rstrip("/")
+    base = _page_url(args).rstrip("/")
     if args.action == "list":
         request = urllib.request.Request(f"{base}/api/alarms")
     else:
@@ -309,6 +369,22 @@ def _cmd_alarm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _page_url(args: argparse.Namespace) -> str:
+    """--url, else the local page of the agent --config describes, else the default port."""
+    if args.url:
+        return str(args.url)
+    if args.config is None:
+        return "http://127.0.0.1:8080"
+    from edge_agent.config import load_config
+
+    http = load_config(args.config, secrets=False).agent.http
+    if not http.enabled:
+        raise EdgeAgentError(f"{args.config}: agent.http is off, so the agent has no page to ask")
+    host = "127.0.0.1" if http.host in ("0.0.0.0", "::", "") else http.host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{http.port}"
+
+
 def _cmd_opcua_trust(args: argparse.Namespace) -> int:
     from drivers.opcua_pki import fingerprint, trust
     from drivers.opcua_tools import server_certificates
@@ -346,23 +422,106 @@ def _cmd_opcua_trust(args: argparse.Namespace) -> int:
 
 
 def _cmd_opcua_browse(args: argparse.Namespace) -> int:
-    from drivers.opcua_tools import browse
+    from drivers.opcua_tools import BrowseError
 
+    depth = args.depth if args.depth is not None else (4 if args.yaml else 1)
+    if not 1 <= depth <= 10:
+        raise EdgeAgentError("--depth is from 1 to 10")
+    where = args.url
+    if args.device is not None or args.config is not None:
+        if args.device is None or args.config is None:
+            raise EdgeAgentError("--config and --device go together")
+        if args.url is not None and args.node is None and not args.url.startswith("opc.tcp:"):
+            args.node, args.url = args.url, None  # `browse --device D 2:Press`
+        if args.url is not None:
+            raise EdgeAgentError("give either a URL or --device, not both")
+    elif args.url is None:
+        raise EdgeAgentError(
+            "give the server's URL (opc.tcp://host:4840), or --config and --device"
+        )
     try:
-        nodes = asyncio.run(browse(args.url, args.node))
-    except (OSError, TimeoutError, ConnectionError) as exc:
-        raise EdgeAgentError(f"cannot browse {args.url}: {exc}") from None
+        nodes, where = asyncio.run(_browse(args, depth))
+    except BrowseError as exc:
+        raise EdgeAgentError(f"{where or args.device}: {exc}") from None
     if args.yaml:
-        print("    tags:")
-        for n in nodes:
-            if n.node_class == "Variable":
-                name = _tag_name(n.browse_name.split(":", 1)[-1])
-                print(f"      {name}: {{node: '{n.node_id}'}}   # {n.data_type} = {n.value!r}")
+        _print_tags_yaml(nodes, args.node or "Objects", depth)
         return 0
+    if not nodes:
+        print(f"{args.node or 'Objects'} has no children")
     for n in nodes:
         detail = f"{n.data_type} = {n.value!r}" if n.node_class == "Variable" else n.node_class
-        print(f"{n.node_id:<40} {n.browse_name:<28} {detail}")
+        print(f"{n.node_id:<48} {n.path:<32} {detail}")
     return 0
+
+
+async def _browse(args: argparse.Namespace, depth: int) -> tuple[list[BrowsedNode], str]:
+    """The nodes found, and where: as --device is configured, or the URL unsecured."""
+    from asyncua import Client, ua
+
+    from drivers.opcua_tools import browse
+    from edge_agent.config_models import OpcUaDeviceConfig
+    from edge_agent.errors import ConnectError
+
+    if args.device is not None:
+        from drivers.opcua import OpcUaDriver
+        from edge_agent.config import load_config
+
+        config = load_config(args.config)
+        device = config.devices.get(args.device)
+        if not isinstance(device, OpcUaDeviceConfig):
+            opcua = [n for n, d in config.devices.items() if isinstance(d, OpcUaDeviceConfig)]
+            raise EdgeAgentError(
+                f"{args.config} has no opcua device {args.device} (it has: "
+                f"{', '.join(opcua) or 'none'})"
+            )
+        driver = OpcUaDriver(
+            args.device, device, agent_id=config.agent.id, pki=config.agent.pki_path
+        )
+        try:
+            client = await driver.open_session()
+        except ConnectError as exc:
+            raise EdgeAgentError(str(exc)) from None
+        url = device.url
+    else:
+        url = args.url
+        client = Client(url, timeout=5.0)
+        try:
+            await client.connect()
+        except (OSError, TimeoutError, ConnectionError, ua.UaError) as exc:
+            raise EdgeAgentError(
+                f"cannot browse {url}: {exc or type(exc).__name__}; a server that wants "
+                "security or a login is browsed with --config CONFIG --device NAME"
+            ) from None
+    try:
+        return await browse(client, args.node, depth=depth), url
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        raise EdgeAgentError(f"{url}: browsing stopped: {exc or type(exc).__name__}") from None
+    except ua.UaStatusCodeError as exc:
+        raise EdgeAgentError(f"{url}: the server refused: {ua.StatusCode(exc.code).name}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            await client.disconnect()
+
+
+def _print_tags_yaml(nodes: list[BrowsedNode], start: str, depth: int) -> None:
+    variables = [n for n in nodes if n.node_class == "Variable"]
+    if not variables:
+        print(
+            f"# no variables within {depth} level(s) below {start}: start deeper "
+            "(a NodeId or path printed without --yaml) or raise --depth"
+        )
+        return
+    print("    tags:")
+    taken: set[str] = set()
+    for n in variables:
+        # The path below the start names the tag: Press/Motor/Current -> press_motor_current.
+        words = [step.split(":", 1)[-1] for step in n.path.split("/")]
+        name = base = _tag_name("_".join(words))
+        count = 2
+        while name in taken:
+            name, count = f"{base}_{count}", count + 1
+        taken.add(name)
+        print(f"      {name}: {{node: '{n.node_id}'}}   # {n.data_type} = {n.value!r}")
 
 
 def _tag_name(browse_name: str) -> str:
@@ -454,13 +613,20 @@ async def _start_simulator(
 async def _start_opcua_press(port: int = 4840) -> OpcUaPress:
     from drivers.sim.opcua_press import serve_opcua_press
 
+    # asyncua logs its own traceback of a port in use before raising: the message below says it.
+    server_log = logging.getLogger("asyncua.server.server")
+    level = server_log.level
+    server_log.setLevel(logging.CRITICAL)
     try:
         return await serve_opcua_press("127.0.0.1", port, seed=3)
     except OSError as exc:
         raise EdgeAgentError(
-            f"cannot serve the simulated OPC UA press on port {port}: {exc.strerror} "
-            "(is `edge-agent simulate` or another OPC UA server running?)"
+            f"cannot serve the simulated OPC UA press on port {port}: {exc.strerror} (is "
+            "`edge-agent simulate` or another OPC UA server running?); --opcua-port 0 leaves "
+            "the OPC UA press out, --opcua-port N puts it on another port"
         ) from None
+    finally:
+        server_log.setLevel(level)
 
 
 async def _run_agent(

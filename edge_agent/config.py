@@ -23,6 +23,7 @@ from __future__ import annotations
 
 __all__ = ["json_schema", "load_config", "load_config_with_warnings"]
 
+import contextlib
 import difflib
 import logging
 import os
@@ -52,6 +53,13 @@ _VARIABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\+|:\?)(.*))?", re.S)
 _SECRET_KEYS = re.compile(r"password|token|secret|key", re.IGNORECASE)
 # What deploy/env.example ships in its secret lines, for people to replace.
 _PLACEHOLDER = re.compile(r"\s*change[-_ ]?me\s*", re.IGNORECASE)
+# What a secret that cannot be read is taken as by commands that connect to nothing.
+_UNREAD_SECRET = "(not read by this command)"
+
+
+class _SecretNotAvailableError(Exception):
+    pass
+
 
 _KiB = 1024
 _MiB = 1024 * 1024
@@ -77,19 +85,24 @@ _MAX_ISSUES = 100
 _log = logging.getLogger(__name__)
 
 
-def load_config(path: str | Path) -> AgentFile:
+def load_config(path: str | Path, *, secrets: bool = True) -> AgentFile:
     """Read, substitute, validate and cross-check one file; raise ConfigError listing every issue.
 
-    Warnings (a password that would travel in plain text) are logged, each as one line."""
-    config, warnings = load_config_with_warnings(path)
+    Warnings (a password that would travel in plain text) are logged, each as one line. With
+    `secrets=False` (commands that connect to nothing: buffer, replay, alarm, validate
+    --offline) a secret field whose ${VAR} is not set or whose ${file:…} cannot be read is
+    not an error: on a plant PC those are for the service's user only."""
+    config, warnings = load_config_with_warnings(path, secrets=secrets)
     for warning in warnings:
         _log.warning("%s", warning)
     return config
 
 
-def load_config_with_warnings(path: str | Path) -> tuple[AgentFile, list[ConfigIssue]]:
+def load_config_with_warnings(
+    path: str | Path, *, secrets: bool = True
+) -> tuple[AgentFile, list[ConfigIssue]]:
     """`load_config`, with the warnings returned (file, line, path, message) instead of logged."""
-    source = _Source(str(path))
+    source = _Source(str(path), secrets=secrets)
     text = source.read(Path(path))
     tree = source.parse(text)
     plain = source.substitute(tree, ())
@@ -125,8 +138,9 @@ def json_schema() -> dict[str, Any]:
 class _Source:
     """One file being loaded: where each path stands, and the issues found so far."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, *, secrets: bool = True) -> None:
         self.file = file
+        self.need_secrets = secrets
         self.lines: dict[Loc, int] = {}
         self.redacted: set[Loc] = set()
         self.secrets: set[str] = set()
@@ -341,6 +355,22 @@ class _Source:
         return _SUBST.sub(replace, text)
 
     def _resolve(self, expr: str, loc: Loc) -> tuple[str, bool]:
+        if not self.need_secrets and loc and str(loc[-1]) in _secret_fields():
+            with contextlib.suppress(_SecretNotAvailableError):
+                return self._resolve_secret(expr, loc)
+            return _UNREAD_SECRET, True
+        return self._resolve_any(expr, loc)
+
+    def _resolve_secret(self, expr: str, loc: Loc) -> tuple[str, bool]:
+        """A secret field's reference, without reporting one that cannot be resolved here."""
+        before = len(self.issues)
+        value, secret = self._resolve_any(expr, loc)
+        if len(self.issues) > before:
+            del self.issues[before:]
+            raise _SecretNotAvailableError
+        return value, secret
+
+    def _resolve_any(self, expr: str, loc: Loc) -> tuple[str, bool]:
         if expr.startswith("file:"):
             target = expr[5:]
             content = self.secret_files.get(target)
@@ -549,9 +579,7 @@ def _key_line(node: CommentedMap, key: Any) -> int:
 # full-width colon inside a value (`display_name: 温度：主轴`) comes after an ASCII one.
 _FULL_WIDTH_KEY = re.compile(r"^[ \u3000]*(?:-[ \u3000]+)?([A-Za-z_][\w.-]*)[ \u3000]*：")
 # A full-width space in the indent, or right after a key's colon or a list's dash.
-_FULL_WIDTH_SPACE = re.compile(
-    r"^(?:[ ]*\u3000|[ ]*(?:-[ ]+)?[A-Za-z_][\w.-]*:\u3000|[ ]*-\u3000)"
-)
+_FULL_WIDTH_SPACE = re.compile(r"^(?:[ ]*\u3000|[ ]*(?:-[ ]+)?[A-Za-z_][\w.-]*:\u3000|[ ]*-\u3000)")
 
 
 def _yaml_syntax(exc: MarkedYAMLError) -> tuple[int | None, str, str]:

@@ -149,6 +149,11 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
         assert (
             listed.returncode == 0 and "bearing" in listed.stdout and "ack_active" in listed.stdout
         )
+        # Or with the agent's configuration, which says where its page listens.
+        found = await asyncio.to_thread(
+            subprocess.run, [*cli, "list", f"--config={config}"], capture_output=True, text=True
+        )
+        assert found.returncode == 0 and found.stdout == listed.stdout, found.stderr
         shelved = await asyncio.to_thread(
             subprocess.run,
             [*cli, "shelve", "bearing", "--for", "600", "--reason", "bearing ordered", url],
