@@ -104,6 +104,22 @@ def open_as(
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#timeline rect.segment")))
 
 
+def on_yesterday(browser: webdriver.Chrome) -> None:
+    """Pareto and stops of yesterday (Shanghai), chosen as a person does: a whole day of history
+    whatever the hour the test runs (minutes into a day shift, today holds a stop or none)."""
+    pareto = browser.find_element(By.ID, "pareto")
+    loads = attr(pareto, "data-loads")
+    day = (datetime.now(ZONE) - timedelta(days=1)).date().isoformat()
+    browser.execute_script(
+        "const e = document.getElementById('pareto-date');"
+        "e.value = arguments[0]; e.dispatchEvent(new Event('change'));",
+        day,
+    )
+    WebDriverWait(browser, 15).until(
+        lambda b: attr(b.find_element(By.ID, "pareto"), "data-loads") != loads
+    )
+
+
 def data_of(browser: webdriver.Chrome, selector: str) -> list[dict[str, str]]:
     script = "return [...document.querySelectorAll(arguments[0])].map((e) => ({...e.dataset}))"
     return browser.execute_script(script, selector)
@@ -285,6 +301,7 @@ def test_the_language_is_the_configurations_until_switched(
     wait = WebDriverWait(browser, 15)
     wait.until(ready.text_to_be_present_in_element((By.ID, "history-title"), "历史数据：冲床 P201"))
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    on_yesterday(browser)
     Select(browser.find_element(By.ID, "lang")).select_by_value("en")
     wait.until(ready.text_to_be_present_in_element((By.ID, "history-title"), "History: 冲床 P201"))
     assert browser.find_element(By.ID, "machines-title").text == "Machines"
@@ -330,6 +347,7 @@ def test_a_viewer_sees_everything_but_no_controls_and_is_refused(
     plant: Plant, browser: webdriver.Chrome, lang: str
 ) -> None:
     open_as(browser, plant, lang, VIEWER)
+    on_yesterday(browser)
     WebDriverWait(browser, 15).until(
         ready.presence_of_element_located((By.CSS_SELECTOR, "#alarms tr[data-alarm]"))
     )
@@ -516,6 +534,7 @@ def test_an_operator_enters_rejects(plant: Plant, browser: webdriver.Chrome) -> 
 
 def test_no_english_is_left_on_the_chinese_page(plant: Plant, browser: webdriver.Chrome) -> None:
     open_as(browser, plant, "zh-CN", OPERATOR)
+    on_yesterday(browser)
     WebDriverWait(browser, 15).until(
         ready.presence_of_element_located((By.CSS_SELECTOR, "#stops select.stop-reason"))
     )
