@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 TESTENV := $(VENV)/.test-installed
 PEERS   := tests/peers/node_modules/.installed
-APT_PACKAGES := mosquitto victoria-metrics socat nginx-light chromium chromium-driver fonts-noto-cjk
+APT_PACKAGES := mosquitto victoria-metrics influxdb socat nginx-light chromium chromium-driver fonts-noto-cjk
 
 .PHONY: demo test screenshots lint bench docs system-deps clean
 
@@ -48,7 +48,8 @@ $(TESTENV): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(RUNTIME) $@
 
-# mosquitto (MQTT broker), VictoriaMetrics (speaks the InfluxDB v2 write API), socat (virtual
+# mosquitto (MQTT broker), VictoriaMetrics (speaks the InfluxDB v2 write API), InfluxDB 1.x
+# (the v1 API and InfluxQL, as many plants still run it), socat (virtual
 # serial lines for Modbus RTU), nginx (a proxy that refuses large batches with 413), Chromium with
 # its driver and CJK fonts (the page tested in a real browser, in English and Chinese) and Node.js
 # (independent protocol peers), from Debian.

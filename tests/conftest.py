@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.servers import (
+    InfluxDB1,
     Mosquitto,
     NodeModbusPeer,
     NodeOpcUaPeer,
@@ -27,6 +28,14 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 @pytest.fixture(scope="session")
 def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
     server = VictoriaMetrics(free_port(), tmp_path_factory.mktemp("victoria"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1]:
+    server = InfluxDB1(free_port(), tmp_path_factory.mktemp("influxdb1"))
     server.start()
     yield server
     server.stop()

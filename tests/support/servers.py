@@ -1,11 +1,12 @@
 """Real servers for tests and benchmarks, each on a free loopback port, stopped afterwards.
 
-mosquitto and VictoriaMetrics come from Debian packages, the independent Modbus peer from npm;
-`make test` installs all three. A missing one is an install error, never a skipped test.
+mosquitto, VictoriaMetrics and InfluxDB 1.x come from Debian packages, the independent peers
+from npm; `make test` installs them. A missing one is an install error, never a skipped test.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import shutil
@@ -149,6 +150,82 @@ class VictoriaMetrics:
                     return series
             time.sleep(0.3)
         return series
+
+
+@dataclass
+class InfluxDB1:
+    """Debian's InfluxDB 1.x (1.6), as many plants still run it: the v1 API (/write, /query with
+    InfluxQL), authentication on, one admin user and one database made at start."""
+
+    port: int
+    workdir: Path
+    database: str = "plant"
+    username: str = "admin"
+    password: str = "plant-admin-pw"
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        conf = self.workdir / "influxdb.conf"
+        rpc = free_port()
+        lines = [
+            "reporting-disabled = true",
+            f'bind-address = "127.0.0.1:{rpc}"',
+            "[meta]",
+            f'  dir = "{self.workdir}/meta"',
+            "[data]",
+            f'  dir = "{self.workdir}/data"',
+            f'  wal-dir = "{self.workdir}/wal"',
+            "  query-log-enabled = false",
+            "[http]",
+            f'  bind-address = "127.0.0.1:{self.port}"',
+            "  auth-enabled = true",
+            "  log-enabled = false",
+            "[monitor]",
+            "  store-enabled = false",
+            "[continuous_queries]",
+            "  enabled = false",
+        ]
+        conf.write_text("\n".join(lines) + "\n")
+        self.proc = subprocess.Popen(
+            [_require("influxd"), "-config", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "influxd.log").open("wb"),
+        )
+        wait_for_port(self.port, 30, proc=self.proc)
+        # With authentication on, the first user may be made without logging in: the admin.
+        self.query(
+            f"CREATE USER {self.username} WITH PASSWORD '{self.password}' WITH ALL PRIVILEGES",
+            auth=False,
+        )
+        self.query(f"CREATE DATABASE {self.database}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    def basic_auth(self, password: str | None = None) -> str:
+        pair = f"{self.username}:{password or self.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode()
+
+    def query(self, q: str, *, auth: bool = True, db: str | None = None) -> list[dict[str, object]]:
+        """An InfluxQL statement (POST /query); the series of its first result."""
+        params = {"q": q, "epoch": "ms", **({"db": db} if db else {})}
+        request = urllib.request.Request(
+            f"{self.url}/query", data=urllib.parse.urlencode(params).encode(), method="POST"
+        )
+        if auth:
+            request.add_header("Authorization", self.basic_auth())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+        result = body["results"][0]
+        if "error" in result:
+            raise RuntimeError(f"InfluxQL {q!r}: {result['error']}")
+        return list(result.get("series", []))
 
 
 @dataclass
