@@ -1,8 +1,10 @@
-"""InfluxDB v2 sink: line protocol to /api/v2/write through influxdb-client, synchronously.
+"""InfluxDB sink: line protocol, synchronously, on a worker thread.
 
-Synchronous writes on a worker thread, not the client's batching mode: batching reports a failed
-write only to a callback and drops the batch, while this sink must advance its cursor only after
-the server answered 2xx.
+api v2: /api/v2/write through influxdb-client. Synchronous writes, not the client's batching
+mode: batching reports a failed write only to a callback and drops the batch, while this sink
+must advance its cursor only after the server answered 2xx.
+api v1 (InfluxDB 1.x): /write?db=…&rp=…&precision=ms through urllib3, with basic auth. The
+client library speaks only the v2 API, which 1.x servers before 1.8 (Debian's is 1.6) lack.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 __all__ = ["InfluxSink"]
 
 import asyncio
+import urllib.parse
+from typing import Any
 
-from influxdb_client import InfluxDBClient, WritePrecision
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.rest import ApiException
+import urllib3
 from urllib3.exceptions import HTTPError
 
 from edge_agent.config_models import InfluxSinkConfig
@@ -23,10 +25,19 @@ from edge_agent.redaction import scrub, without_credentials
 from edge_agent.sinks.lineproto import lines_for
 
 # Answers about the content of a batch: resending it unchanged cannot succeed. 400 bad line
-# protocol, 413 too large (also from a proxy in front), 422 e.g. a field type conflict or a point
-# outside the retention. Every other answer (401, 403, 404 bucket, 429, 5xx) is about the server or
-# the configuration, and is retried with backoff until it is fixed.
+# protocol or (1.x) a field type conflict, 413 too large (also from a proxy in front), 422 (2.x)
+# a field type conflict or a point outside the retention. Every other answer (401, 403, 404 no
+# such bucket or database, 429, 5xx) is about the server or the configuration, and is retried
+# with backoff until it is fixed.
 _REFUSED = {400, 413, 422}
+
+
+class _Answer(Exception):
+    """A server's answer other than 2xx."""
+
+    def __init__(self, status: int | None, reason: str, body: str) -> None:
+        super().__init__(status, reason, body)
+        self.status, self.reason, self.body = status, reason, body
 
 
 class InfluxSink:
@@ -35,7 +46,8 @@ class InfluxSink:
     def __init__(self, config: InfluxSinkConfig, agent_id: str) -> None:
         self.config = config
         self.agent_id = agent_id
-        self._client: InfluxDBClient | None = None
+        self._client: Any = None  # influxdb_client.InfluxDBClient (v2), loaded only for v2
+        self._http: urllib3.PoolManager | None = None  # v1
         self._connected: bool | None = None  # None: no request yet
 
     @property
@@ -46,9 +58,17 @@ class InfluxSink:
 
     @property
     def endpoint(self) -> str:
-        return f"{without_credentials(self.config.url)} bucket {self.config.bucket}"
+        c = self.config
+        where = f"database {c.database}" if c.api == "v1" else f"bucket {c.bucket}"
+        return f"{without_credentials(c.url)} {where}"
 
     async def start(self) -> None:
+        if self.config.api == "v1":
+            self._start_v1()
+            return
+        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
         token = self.config.token.get_secret_value() if self.config.token else ""
         self._client = InfluxDBClient(
             url=self.config.url,
@@ -60,15 +80,33 @@ class InfluxSink:
         )
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
 
+    def _start_v1(self) -> None:
+        c = self.config
+        query = {"db": c.database, "precision": "ms"}
+        if c.retention_policy:
+            query["rp"] = c.retention_policy
+        self._v1_url = f"{c.url.rstrip('/')}/write?{urllib.parse.urlencode(query)}"
+        self._v1_headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if c.username:
+            password = c.password.get_secret_value() if c.password else ""
+            self._v1_headers |= urllib3.make_headers(basic_auth=f"{c.username}:{password}")
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(total=c.timeout_s),
+            retries=False,
+            cert_reqs="CERT_REQUIRED" if c.verify_ssl else "CERT_NONE",
+        )
+
     async def deliver(self, records: list[StoredRecord]) -> None:
         try:
             # Formatting runs on the worker thread too: it is the sink's main CPU cost, and the
             # event loop must stay free for polling.
             await asyncio.to_thread(self._post, records)
-        except ApiException as exc:
+        except _Answer as exc:
             self._connected = exc.status is not None and exc.status < 500
             # What the server says can hold what it was sent (a proxy echoing the token).
-            answer = scrub(f"InfluxDB answered {exc.status} {exc.reason}: {_body(exc)}")
+            answer = scrub(f"InfluxDB answered {exc.status} {exc.reason}: {exc.body}")
+            if exc.status == 404 and self.config.api == "v1":
+                answer += f" (create it: CREATE DATABASE {self.config.database})"
             if exc.status in _REFUSED:
                 raise RejectedError(answer) from None
             raise ConnectError(answer) from None
@@ -84,21 +122,41 @@ class InfluxSink:
         lines: list[str] = []
         for record in records:
             lines += lines_for(record, self.agent_id)
-        if lines:
+        if not lines:
+            return
+        body = "\n".join(lines)
+        if self._http is not None:
+            self._post_v1(body)
+            return
+        from influxdb_client.rest import ApiException
+
+        try:
             # One string: influxdb-client serialises a list item by item, 12x slower here.
             self._write.write(
-                bucket=self.config.bucket,
-                org=self.config.org,
-                record="\n".join(lines),
-                write_precision=WritePrecision.MS,  # type: ignore[arg-type]  # typed str upstream
+                bucket=self.config.bucket, org=self.config.org, record=body, write_precision="ms"
             )
+        except ApiException as exc:
+            raise _Answer(exc.status, str(exc.reason), _text(exc.body)) from None
+
+    def _post_v1(self, body: str) -> None:
+        assert self._http is not None
+        response = self._http.request(
+            "POST", self._v1_url, body=body.encode(), headers=self._v1_headers
+        )
+        if not 200 <= response.status < 300:
+            raise _Answer(response.status, response.reason or "", _text(response.data))
 
     async def close(self) -> None:
         if self._client is not None:
             await asyncio.to_thread(self._client.close)
             self._client = None
+        if self._http is not None:
+            self._http.clear()
+            self._http = None
 
 
-def _body(exc: ApiException) -> str:
-    text = (exc.body or "").strip() if isinstance(exc.body, str) else ""
+def _text(body: object) -> str:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    text = body.strip() if isinstance(body, str) else ""
     return text[:300] or "(no details)"
