@@ -75,12 +75,28 @@ OEE = {
 }
 
 
+ALARM = {
+    "id": "hot",
+    "type": "limit",
+    "priority": "high",
+    "machine": "m1",
+    "state": "unack_active",
+    "active": True,
+    "acked": False,
+    "severity": 700,
+    "message": "主轴温度超过上限",
+    "value": 85.5,
+    "event": "activated",
+}
+
+
 def test_the_agents_points_go_in_and_come_back(influxdb1: InfluxDB1) -> None:
     records = [
         record(1, "values", T0, {"device": "press1", "values": {"temp_c": 71.5, "count": 7}}),
         record(2, "state", T0, {"machine": "m1", "state": "down", "reason": "Die jam"}),
         record(3, "oee", T0 + 600_000, OEE),
         record(4, "oee", T0 + 3_600_000, {**OEE, "final": True, "oee": 0.8, "good_count": 250}),
+        record(5, "alarm", T0 + 1_000, ALARM),
     ]
     lines = [line for r in records for line in lines_for(r, "line1")]
     status, text = write(influxdb1, "\n".join(lines))
@@ -100,6 +116,10 @@ def test_the_agents_points_go_in_and_come_back(influxdb1: InfluxDB1) -> None:
     # The running figure and the final one of a window: one point, the final figures.
     oee = influxdb1.query(f'SELECT "oee", "good_count", "final" FROM "oee" {mine}', db="plant")
     assert oee[0]["values"] == [[T0, 0.8, 250, 1]]
+    alarms = influxdb1.query(
+        f'SELECT "state_code", "value", "message" FROM "alarm" {mine}', db="plant"
+    )
+    assert alarms[0]["values"] == [[T0 + 1_000, 1, 85.5, "主轴温度超过上限"]]
 
 
 def test_what_a_sink_must_tell_apart(influxdb1: InfluxDB1) -> None:
