@@ -366,12 +366,18 @@ class OpcUaDriver:
 
     async def _consume(self, subscription: Subscription) -> None:
         async for event in subscription:  # ends when the subscription is deleted
-            if isinstance(event, DataChangeEvent):
-                self.notify(event.node, event.data.monitored_item.Value)
-            elif isinstance(event, StatusChangeEvent):
-                code = event.notification.Status
-                if isinstance(code, ua.StatusCode) and code.is_bad():
-                    self._lost = f"subscription ended: {code.name}"
+            try:
+                if isinstance(event, DataChangeEvent):
+                    self.notify(event.node, event.data.monitored_item.Value)
+                elif isinstance(event, StatusChangeEvent):
+                    code = event.notification.Status
+                    if isinstance(code, ua.StatusCode) and code.is_bad():
+                        self._lost = f"subscription ended: {code.name}"
+            except Exception:
+                # One change this driver cannot take must not end the subscription's task: the
+                # next changes would be lost without a word (asyncua's handler mode, used
+                # before, caught this per change too).
+                _log.exception("device %s: a data change could not be taken", self.name)
 
     def _overflowed(self) -> None:
         self._lost = "the agent fell behind the server's data changes"

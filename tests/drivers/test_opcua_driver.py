@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asyncua import ua
 
 from drivers.opcua import OpcUaDriver
 from drivers.opcua_pki import fingerprint, trust
@@ -202,3 +203,44 @@ async def test_no_security_is_refused_unless_chosen(tmp_path: Path) -> None:
     finally:
         await driver.close()
         await sim.stop()
+
+
+async def test_a_change_the_driver_cannot_take_does_not_end_the_subscription(
+    tmp_path: Path,
+) -> None:
+    """Regression: subscriptions are read by one task each; an exception from one change ended
+    it, and every later change was lost without a word."""
+    sim = await serve_opcua_press(port=free_port())
+    tags = {"temp": {"node": f"{NSU}s=Press.Temperature"}}
+    driver = OpcUaDriver(
+        "press",
+        device(sim.url, mode="subscribe", publishing_interval_ms=50, tags=tags),
+        agent_id="t",
+        pki=tmp_path,
+    )
+    seen: list[Any] = []
+    driver.listener = lambda c: seen.append(c.values["temp"])
+    take = driver._take
+    broken = {"left": 1}
+
+    def take_once_broken(*args: Any) -> None:
+        if broken["left"]:
+            broken["left"] -= 1
+            raise RuntimeError("a bug in taking one value")
+        take(*args)
+
+    driver._take = take_once_broken  # type: ignore[method-assign]
+    node = sim.nodes["Temperature"]
+    try:
+        await driver.read()
+        for value in (80.0, 81.0, 82.0):
+            await node.write_value(ua.Variant(value, ua.VariantType.Double))
+            for _ in range(60):
+                await asyncio.sleep(0.05)
+                if value in seen:
+                    break
+    finally:
+        await driver.close()
+        await sim.stop()
+    assert broken["left"] == 0  # the broken take happened
+    assert 82.0 in seen  # and changes after it still arrived
