@@ -646,6 +646,7 @@ def _state_entry(a: Alarm) -> dict[str, Any]:
         "id": c.id,
         "type": c.type,
         "display_name": c.display_name or c.id,
+        "tag": getattr(c, "tag", None),  # the page shows the value with this tag's unit
         "state": a.state,
         "priority": c.priority,
         "level": a.level if a.active else None,

@@ -429,6 +429,9 @@ def test_an_operator_acknowledges_an_alarm(
     row = f"#alarms tr[data-alarm='{alarm_id}']"
     wait.until(ready.text_to_be_present_in_element((By.CSS_SELECTOR, row), TEXTS[lang]["acked"]))
     assert [e["user"] for e in alarm_events(browser, alarm_id, "ack")] == [OPERATOR]
+    # The value that raised it, with the tag's unit (the hot alarms read the spindle in °C).
+    hot = browser.find_element(By.CSS_SELECTOR, "#alarms tr[data-alarm='p201_hot1'] .alarm-value")
+    assert re.fullmatch(r"\S+ [\d.]+ °C", hot.text), hot.text
 
     # The machine's card counts its active alarms.
     def badge_matches(b: webdriver.Chrome) -> bool:

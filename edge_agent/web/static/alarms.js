@@ -4,7 +4,7 @@
 import { post } from "./api.js";
 import { byId, h, keyed, replace, setText } from "./dom.js";
 import { alarmDetail, num, refusal, t } from "./i18n.js";
-import { page, machineName, mayEngineer, mayOperate, zoneOf, plantZone } from "./store.js";
+import { page, machineName, mayEngineer, mayOperate, zoneOf, plantZone, unitOf } from "./store.js";
 import { dateTime, msOf } from "./time.js";
 
 // What needs someone first: unacknowledged, then active, then what is set aside or quiet.
@@ -102,7 +102,9 @@ function updateRow(row, a) {
       untilText ? h("div", { class: "muted" }, untilText) : null,
       h("div", { class: "alarm-value" }));
   }
-  const value = a.value === null || a.value === undefined ? "" : `${t("value")} ${num(a.value)}`;
+  const unit = unitOf(a.tag);
+  const value = a.value === null || a.value === undefined
+    ? "" : `${t("value")} ${num(a.value)}${unit ? ` ${unit}` : ""}`;
   setText(state.querySelector(".alarm-value"), value);
   updateActions(row, a);
 }

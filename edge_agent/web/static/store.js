@@ -15,6 +15,13 @@ export function machineMeta(id) {
   return page.meta?.machines.find((m) => m.id === id) ?? null;
 }
 
+// The unit of a `device.tag` reference as configured ("°C", "mm/s"), or "".
+export function unitOf(ref) {
+  const [device, tag] = (ref || "").split(".", 2);
+  const d = page.meta?.devices.find((x) => x.id === device);
+  return d?.tags.find((x) => x.id === tag)?.unit || "";
+}
+
 export function machineName(id) {
   return machineMeta(id)?.display_name || id || "";
 }
