@@ -4,12 +4,15 @@ from __future__ import annotations
 
 __all__ = ["Metrics"]
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        # The agent's own CPU, memory and open files (process_*), read from /proc at each scrape:
+        # the health dashboard shows them beside the devices and sinks.
+        ProcessCollector(registry=r)
         self.polls = Counter("edge_device_polls", "Polls attempted", ["device"], registry=r)
         self.poll_errors = Counter(
             "edge_device_poll_errors", "Polls that failed", ["device"], registry=r

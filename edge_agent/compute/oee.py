@@ -193,9 +193,10 @@ class OeeTracker:
         return Window("hour", names[0] if names else None, start_ns, start_ns + HOUR, busy)
 
     def _running_windows(self) -> list[Window]:
+        """The open shift and the open hour: both are charted while they run (a plant's hourly
+        board fills bar by bar), not only once they close."""
         t = self.clock_ns
-        kind = "shift" if self.calendar is not None else "hour"
-        return [w for w in self.windows if w.kind == kind and t is not None and w.contains(t)]
+        return [w for w in self.windows if t is not None and w.contains(t)]
 
     # ------------------------------------------------------------------ periods
 

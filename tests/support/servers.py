@@ -101,6 +101,9 @@ class VictoriaMetrics:
 
     port: int
     workdir: Path
+    # A Prometheus scrape configuration: the server then scrapes like Prometheus and answers
+    # PromQL on /api/v1/query_range.
+    scrape_config: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,9 +111,11 @@ class VictoriaMetrics:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        scrape = [f"-promscrape.config={self.scrape_config}"] if self.scrape_config else []
         self.proc = subprocess.Popen(
             [
                 _require("victoria-metrics"),
+                *scrape,
                 f"-httpListenAddr=127.0.0.1:{self.port}",
                 f"-storageDataPath={self.workdir / 'vm-data'}",
                 "-retentionPeriod=100y",
