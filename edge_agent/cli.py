@@ -553,7 +553,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         fleet = await _start_simulator(
             args.machines, args.host, args.port, args.seed, tuple(args.wear_per_hour)
         )
-        opcua = await _start_opcua_press(args.opcua_port) if args.opcua_port else None
+        opcua = await _start_opcua_press(args.opcua_port, args.host) if args.opcua_port else None
         where = f"; OPC UA {opcua.url}" if opcua else ""
         print(
             f"{args.machines} simulated press(es) on {args.host}, Modbus TCP ports {fleet.ports}{where}; "
@@ -610,7 +610,7 @@ async def _start_simulator(
         raise EdgeAgentError(f"cannot serve the simulator on {host}:{port}: {exc}") from None
 
 
-async def _start_opcua_press(port: int = 4840) -> OpcUaPress:
+async def _start_opcua_press(port: int = 4840, host: str = "127.0.0.1") -> OpcUaPress:
     from drivers.sim.opcua_press import serve_opcua_press
 
     # asyncua logs its own traceback of a port in use before raising: the message below says it.
@@ -618,7 +618,7 @@ async def _start_opcua_press(port: int = 4840) -> OpcUaPress:
     level = server_log.level
     server_log.setLevel(logging.CRITICAL)
     try:
-        return await serve_opcua_press("127.0.0.1", port, seed=3)
+        return await serve_opcua_press(host, port, seed=3)
     except OSError as exc:
         raise EdgeAgentError(
             f"cannot serve the simulated OPC UA press on port {port}: {exc.strerror} (is "

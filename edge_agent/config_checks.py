@@ -89,19 +89,17 @@ def plaintext_warnings(config: AgentFile) -> list[tuple[Loc, str]]:
                 "network; add tls: {ca_file: ...} (the broker's TLS port is usually 8883)",
             )
         )
-    if (
-        influx is not None
-        and influx.enabled
-        and _has_secret(influx.token)
-        and influx.url.lower().startswith("http://")
-    ):
-        warnings.append(
-            (
-                ("sinks", "influxdb", "url"),
-                "the token goes to InfluxDB over http://, readable by anyone on the network; "
-                "use an https:// URL",
+    if influx is not None and influx.enabled and influx.url.lower().startswith("http://"):
+        # v2 sends its token, v1 its user's password (basic auth): either readable on the wire.
+        secret = "token" if influx.api == "v2" else "password"
+        if _has_secret(getattr(influx, secret)):
+            warnings.append(
+                (
+                    ("sinks", "influxdb", "url"),
+                    f"the {secret} goes to InfluxDB over http://, readable by anyone on the "
+                    "network; use an https:// URL",
+                )
             )
-        )
     for name, device in config.devices.items():
         if device.driver != "opcua" or not _has_secret(device.password):
             continue

@@ -666,3 +666,12 @@ def test_cli_validate_without_warnings_is_quiet(tmp_path: Path) -> None:
     done = _cli("validate", str(_write(tmp_path, _PLAIN.format(**_SAFE))))
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
+
+
+def test_influx_v1_password_over_http_is_warned_about(tmp_path: Path) -> None:
+    v1 = "null\n    api: v1\n    database: plant\n    username: line3\n    password: pw-influx-1"
+    warnings = _warnings(tmp_path, url="http://influx.plant.local:8086", token=v1)
+    assert [(line, dotted) for line, dotted, _ in warnings] == [(20, "sinks.influxdb.url")]
+    assert "the password goes to InfluxDB over http://" in warnings[0][2]
+    assert "pw-" not in warnings[0][2]
+    assert _warnings(tmp_path, url="https://influx.plant.local:8086", token=v1) == []
