@@ -119,8 +119,9 @@ system-deps:
 	  fi; \
 	fi
 
-$(PEERS): tests/peers/package.json tests/peers/package-lock.json
+$(PEERS): tests/peers/package.json tests/peers/package-lock.json tests/peers/sparkplug/package.json tests/peers/sparkplug/package-lock.json
 	cd tests/peers && npm ci --omit=optional --no-audit --no-fund --loglevel=error
+	cd tests/peers/sparkplug && npm ci --omit=optional --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean:

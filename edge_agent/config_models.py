@@ -48,9 +48,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     StringConstraints,
@@ -58,51 +56,20 @@ from pydantic import (
     model_validator,
 )
 
-Name = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64),
-    Field(description="A name of letters, digits and '_', not starting with a digit."),
-]
-TagRef = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"),
-    Field(description="A tag as 'device.tag'."),
-]
-LocalTime = Annotated[
-    str,
-    StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"),
-    Field(description="Local wall-clock time, 'HH:MM' (24 h)."),
-]
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-def _empty_is_false(value: Any) -> Any:
-    # `enabled: ${MQTT_HOST:+true}` yields "" when the variable is unset: that means "off".
-    return False if value == "" or value is None else value
-
-
-Switch = Annotated[bool, BeforeValidator(_empty_is_false)]
-
-
-class _Model(BaseModel):
-    # NaN and infinity (YAML .nan, .inf) are never a limit, a scale or a time.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
+from edge_agent.config_types import (
+    ConfigModel,
+    DisplayName,
+    LocalTime,
+    Name,
+    Port,
+    Switch,
+    TagRef,
+)
 
 # ----------------------------------------------------------------------------------------- agent
 
 
-DisplayName = Annotated[
-    str | None,
-    StringConstraints(min_length=1, max_length=64, strip_whitespace=True),
-    Field(
-        description="What people read, in any script (e.g. 冲床 P201, 白班); the id stays for "
-        "topics and queries. Default: the id."
-    ),
-]
-
-
-class HttpConfig(_Model):
+class HttpConfig(ConfigModel):
     """The agent's local web page, health check and Prometheus metrics."""
 
     enabled: Switch = Field(True, description="Off when false or empty.")
@@ -120,7 +87,7 @@ class HttpConfig(_Model):
     )
 
 
-class AgentConfig(_Model):
+class AgentConfig(ConfigModel):
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = Field(
         description="Unique id of this agent in the plant; part of every MQTT topic and InfluxDB point."
     )
@@ -233,7 +200,7 @@ ModbusType = Literal[
 _REGISTERS = {"int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}
 
 
-class ModbusTagConfig(_Model):
+class ModbusTagConfig(ConfigModel):
     """One value read from a Modbus device."""
 
     display_name: DisplayName = None
@@ -282,7 +249,7 @@ class ModbusTagConfig(_Model):
         return self
 
 
-class ModbusDeviceConfig(_Model):
+class ModbusDeviceConfig(ConfigModel):
     """A PLC or sensor read over Modbus TCP, RTU on a serial line, or RTU framed over TCP."""
 
     display_name: DisplayName = None
@@ -328,7 +295,7 @@ class ModbusDeviceConfig(_Model):
         return self
 
 
-class OpcUaTagConfig(_Model):
+class OpcUaTagConfig(ConfigModel):
     """One value read from an OPC UA server, addressed by NodeId or by browse path."""
 
     display_name: DisplayName = None
@@ -361,7 +328,7 @@ class OpcUaTagConfig(_Model):
         return self
 
 
-class OpcUaSecurityConfig(_Model):
+class OpcUaSecurityConfig(ConfigModel):
     policy: Literal[
         "auto", "none", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"
     ] = Field(
@@ -372,7 +339,7 @@ class OpcUaSecurityConfig(_Model):
     mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
 
 
-class OpcUaDeviceConfig(_Model):
+class OpcUaDeviceConfig(ConfigModel):
     """A PLC or SCADA server spoken to over OPC UA (binary, opc.tcp)."""
 
     display_name: DisplayName = None
@@ -440,7 +407,7 @@ DeviceConfig = Annotated[ModbusDeviceConfig | OpcUaDeviceConfig, Field(discrimin
 # -------------------------------------------------------------------------------------- machines
 
 
-class StateRulesConfig(_Model):
+class StateRulesConfig(ConfigModel):
     """Expressions over 'device.tag' names that tell what the machine is doing."""
 
     running: str = Field(description="True while the machine produces, e.g. 'plc.running == 1'.")
@@ -451,7 +418,7 @@ class StateRulesConfig(_Model):
     reason: TagRef | None = Field(None, description="Tag whose value names the fault (a code).")
 
 
-class CounterConfig(_Model):
+class CounterConfig(ConfigModel):
     total: TagRef = Field(description="Cumulative count of all parts.")
     good: TagRef | None = Field(None, description="Cumulative count of good parts.")
     reject: TagRef | None = Field(
@@ -474,7 +441,7 @@ ReasonCategory = Literal["breakdown", "setup", "material", "operator", "planned"
 REASON_CATEGORIES: tuple[str, ...] = ReasonCategory.__args__
 
 
-class ReasonConfig(_Model):
+class ReasonConfig(ConfigModel):
     text: str = Field(description="What people read, e.g. 'Die change'.")
     category: ReasonCategory = Field(
         "breakdown",
@@ -495,7 +462,7 @@ def _keys_as_text(value: Any) -> Any:
     return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
 
-class MachineConfig(_Model):
+class MachineConfig(ConfigModel):
     display_name: DisplayName = None
     calendar: Name | None = Field(
         None, description="Name of the shift calendar the machine works to."
@@ -522,13 +489,13 @@ class MachineConfig(_Model):
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-class BreakConfig(_Model):
+class BreakConfig(ConfigModel):
     start: LocalTime
     end: LocalTime
     name: str | None = None
 
 
-class ShiftConfig(_Model):
+class ShiftConfig(ConfigModel):
     name: Name
     display_name: DisplayName = None
     start: LocalTime
@@ -548,7 +515,7 @@ LocalDateTime = Annotated[
 ]
 
 
-class PlannedDowntimeConfig(_Model):
+class PlannedDowntimeConfig(ConfigModel):
     start: LocalDateTime
     end: LocalDateTime
     reason: str = "planned downtime"
@@ -560,7 +527,7 @@ class PlannedDowntimeConfig(_Model):
         return self
 
 
-class CalendarConfig(_Model):
+class CalendarConfig(ConfigModel):
     timezone: str = Field(description="IANA time zone name, e.g. Asia/Shanghai or Europe/Berlin.")
     shifts: list[ShiftConfig] = Field(min_length=1)
     planned_downtime: list[PlannedDowntimeConfig] = Field(
@@ -585,7 +552,7 @@ class CalendarConfig(_Model):
 Priority = Literal["low", "medium", "high", "urgent"]
 
 
-class _AlarmBase(_Model):
+class _AlarmBase(ConfigModel):
     id: Name = Field(description="Unique alarm id; part of its MQTT topic.")
     display_name: DisplayName = None
     priority: Priority = "medium"
@@ -655,7 +622,7 @@ class VibrationZoneAlarmConfig(_AlarmBase):
         return self
 
 
-class _Baseline(_Model):
+class _Baseline(ConfigModel):
     mean: float | None = Field(
         None, description="Target mean μ0; with sigma, or learnt from a baseline."
     )
@@ -760,7 +727,7 @@ AlarmConfig = Annotated[
 ]
 
 
-class AlarmFloodConfig(_Model):
+class AlarmFloodConfig(ConfigModel):
     """More than max_activations in window_s is reported as one flood, not hundreds of messages."""
 
     max_activations: int = Field(10, ge=1)
@@ -770,14 +737,14 @@ class AlarmFloodConfig(_Model):
 # ----------------------------------------------------------------------------------------- sinks
 
 
-class TlsConfig(_Model):
+class TlsConfig(ConfigModel):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
     insecure: bool = Field(False, description="Skip the server name check (test benches only).")
 
 
-class MqttSinkConfig(_Model):
+class MqttSinkConfig(ConfigModel):
     enabled: Switch = Field(
         True, description="Off when false or empty (e.g. an unset ${MQTT_HOST:+true})."
     )
@@ -810,7 +777,7 @@ class MqttSinkConfig(_Model):
     )
 
 
-class InfluxSinkConfig(_Model):
+class InfluxSinkConfig(ConfigModel):
     enabled: Switch = Field(True, description="Off when false or empty.")
     api: Literal["v2", "v1"] = Field(
         "v2",
@@ -859,7 +826,7 @@ class InfluxSinkConfig(_Model):
         return self
 
 
-class SinksConfig(_Model):
+class SinksConfig(ConfigModel):
     mqtt: MqttSinkConfig | None = None
     influxdb: InfluxSinkConfig | None = None
 
@@ -876,13 +843,21 @@ def _none_is_no_list(value: Any) -> Any:
     return [] if value is None else value
 
 
-class AgentFile(_Model):
+class AgentFile(ConfigModel):
     """A whole configuration file."""
 
     agent: AgentConfig
-    devices: Annotated[dict[Name, DeviceConfig], BeforeValidator(_none_is_empty)] = {}
-    machines: Annotated[dict[Name, MachineConfig], BeforeValidator(_none_is_empty)] = {}
-    calendars: Annotated[dict[Name, CalendarConfig], BeforeValidator(_none_is_empty)] = {}
-    alarms: Annotated[list[AlarmConfig], BeforeValidator(_none_is_no_list)] = []
+    devices: Annotated[dict[Name, DeviceConfig], BeforeValidator(_none_is_empty)] = Field(
+        default_factory=dict
+    )
+    machines: Annotated[dict[Name, MachineConfig], BeforeValidator(_none_is_empty)] = Field(
+        default_factory=dict
+    )
+    calendars: Annotated[dict[Name, CalendarConfig], BeforeValidator(_none_is_empty)] = Field(
+        default_factory=dict
+    )
+    alarms: Annotated[list[AlarmConfig], BeforeValidator(_none_is_no_list)] = Field(
+        default_factory=list
+    )
     alarm_flood: AlarmFloodConfig = AlarmFloodConfig()
     sinks: SinksConfig = SinksConfig()

@@ -1,0 +1,62 @@
+"""The building blocks every configuration model shares: the base model and the kinds of names.
+
+Drivers and sinks (drivers/<name>/config.py, edge_agent/sinks/<name>/config.py) build their models
+from these, and `config_models` gathers the plugins' models into the file's schema: the blocks
+live here so that neither has to import the other.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigModel",
+    "DisplayName",
+    "LocalTime",
+    "Name",
+    "Port",
+    "Switch",
+    "TagRef",
+]
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64),
+    Field(description="A name of letters, digits and '_', not starting with a digit."),
+]
+TagRef = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$"),
+    Field(description="A tag as 'device.tag'."),
+]
+LocalTime = Annotated[
+    str,
+    StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"),
+    Field(description="Local wall-clock time, 'HH:MM' (24 h)."),
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _empty_is_false(value: Any) -> Any:
+    # `enabled: ${MQTT_HOST:+true}` yields "" when the variable is unset: that means "off".
+    return False if value == "" or value is None else value
+
+
+Switch = Annotated[bool, BeforeValidator(_empty_is_false)]
+
+
+class ConfigModel(BaseModel):
+    # NaN and infinity (YAML .nan, .inf) are never a limit, a scale or a time.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+DisplayName = Annotated[
+    str | None,
+    StringConstraints(min_length=1, max_length=64, strip_whitespace=True),
+    Field(
+        description="What people read, in any script (e.g. 冲床 P201, 白班); the id stays for "
+        "topics and queries. Default: the id."
+    ),
+]
