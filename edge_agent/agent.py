@@ -88,6 +88,7 @@ class Agent:
         self.sinks = self._make_sinks()
         self.scheduler = AsyncIOScheduler()
         self._tasks: list[asyncio.Task[None]] = []
+        self._delivering = False  # the sinks run (not before the agent's id is claimed)
         self.latest_oee: dict[tuple[str, str], dict[str, Any]] = {}  # (machine, window) -> body
         # Timers only for work that is due: compute when time alone makes something happen, a
         # save after the state changed, certificates hourly where there are any. Idle: none.
@@ -409,6 +410,8 @@ class Agent:
         self, stop: asyncio.Event, on_ready: Callable[[], Awaitable[None]] | None = None
     ) -> None:
         await self.outbox.open()
+        # The look at the broker runs while the rest starts; only the sinks wait for it.
+        claim = asyncio.ensure_future(self._claim_agent_id(stop))
         try:
             await self.history.open()
             retired = await self.outbox.retire_cursors({r.sink.name for r in self.sinks})
@@ -421,8 +424,6 @@ class Agent:
                 )
             await self._resume()
             self._report_damaged_buffer()
-            for runner in self.sinks:
-                self._spawn(f"sink {runner.sink.name}", runner.run)
             self._schedule_polls()
             self._compute_wake.rearm()
             if self.engine.oee or self.engine.alarms.alarms:
@@ -434,9 +435,32 @@ class Agent:
                 self._spawn("clock watch", self._watch_clock)
             if on_ready is not None:
                 await on_ready()
+            # Polls fill the buffer and the page shows them meanwhile: the check that no other
+            # agent is online under this id holds back only what leaves the PC.
+            if not await claim:
+                return  # stopped while it waited
+            for runner in self.sinks:
+                self._spawn(f"sink {runner.sink.name}", runner.run)
+            self._delivering = True
             await stop.wait()
         finally:
+            if not claim.done():  # the start failed otherwise meanwhile
+                claim.cancel()
+            elif not claim.cancelled():
+                claim.exception()  # raised by the await above, or given way to another error
             await self._shutdown()
+
+    async def _claim_agent_id(self, stop: asyncio.Event) -> bool:
+        """Before the sinks start: every MQTT sink makes sure no other agent is online under this
+        agent's id (DuplicateAgentError ends the start). False when a stop came first."""
+        sinks = [r.sink for r in self.sinks if isinstance(r.sink, MqttSink)]
+        if not sinks:
+            return True
+        instance = await self.outbox.instance_id()
+        for sink in sinks:
+            if not await _unless_stopped(sink.claim(instance), stop):
+                return False
+        return True
 
     def _schedule_polls(self) -> None:
         now = datetime.now().astimezone()
@@ -553,6 +577,8 @@ class Agent:
         Committing what is pending comes first and counts in the time: in a flood it is most of
         it. What the sinks cannot deliver in time stays in the buffer for the next start.
         """
+        if not self._delivering:  # the sinks never ran (a refused start): nothing to wait for
+            return
         deadline = time.monotonic() + timeout_s
         # Not cancelled when time is up (asyncio.wait leaves it running): a commit cut off
         # half-way would be written again by the buffer's close.
@@ -663,6 +689,21 @@ class Agent:
             },
         }
         return scrub_tree(state)
+
+
+async def _unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
+    """Await `work`; False, with `work` cancelled, when `stop` is set first."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            return False
+        task.result()  # its error, if any
+        return True
+    finally:
+        stopping.cancel()
+        task.cancel()  # when it has not ended: a probe's thread then closes its connection
 
 
 def _grid_after(now: datetime, interval_s: float) -> datetime:

@@ -13,7 +13,8 @@ Faults of the file itself: a commit that fails (disk full, I/O error) keeps its 
 up to a bound, and is retried with backoff; records that must finally be let go leave a gap in the
 sequence numbers, which each sink counts as lost exactly as it counts drops by the size limit. A
 file SQLite cannot read is moved aside and a fresh one started. One agent at a time owns a file
-(an OS lock held for the agent's life).
+(an OS lock held for the agent's life). It also keeps the installation's instance id
+(table `meta`), which the agent's MQTT status carries.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -97,6 +99,10 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS saved_state (
     key  TEXT PRIMARY KEY,
     body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     sink  TEXT    NOT NULL,
@@ -511,6 +517,14 @@ class Outbox:
     async def load_state(self, key: str) -> str | None:
         return await self._run(self._load_state, key)
 
+    async def instance_id(self) -> str:
+        """This installation's id (16 hex digits): made at the first start, kept in the file.
+
+        It outlives restarts and crashes with the buffer, and no other agent has it, since each
+        has its own buffer file. The MQTT status carries it (see edge_agent.sinks.mqtt_status).
+        """
+        return await self._run(self._instance_id, secrets.token_hex(8))
+
     async def stats(self) -> dict[str, int]:
         return await self._run(self._stats)
 
@@ -780,6 +794,11 @@ class Outbox:
             "ON CONFLICT(key) DO UPDATE SET body = excluded.body",
             (key, body),
         )
+
+    def _instance_id(self, new: str) -> str:
+        db = self._conn()  # autocommit: kept at once, before any broker sees it
+        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?)", (new,))
+        return str(db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()[0])
 
     def _load_state(self, key: str) -> str | None:
         row = self._conn().execute("SELECT body FROM saved_state WHERE key = ?", (key,)).fetchone()

@@ -1,7 +1,9 @@
 """MQTT sink on paho-mqtt 2.x: a topic tree under the agent's prefix, QoS 1, retained state, LWT.
 
 Topics (`<root>` is `agent.topic_prefix`, default `edge/<agent id>`):
-  <root>/status                        online / offline, retained (birth and last will)
+  <root>/status                        {"status":"online","instance":…,"since":…} / {"status":
+                                       "offline","instance":…}, retained (birth and last will;
+                                       see mqtt_status)
   <root>/devices/<device>              one message per poll (raw_values: per_poll)
   <root>/devices/<device>/<tag>        one message per tag (raw_values: per_tag)
   <root>/devices/<device>/link         up / down with the last error, retained
@@ -23,6 +25,10 @@ Every payload is JSON with `seq`, the buffer's sequence number: a consumer that 
 again after a reconnect or restart knows it is a duplicate. A batch counts as delivered only when
 the broker acknowledged every message of it (PUBACK for QoS 1); paho resends unacknowledged
 messages by itself after a reconnect, so the sink waits rather than publishing them twice.
+
+Before its first connection the sink `claim`s the agent's id: a probe on a connection of its own
+(mqtt_probe) makes sure no other agent is online under it, since a second connection with the
+same client id would throw the first off the broker.
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ import json
 import logging
 import math
 import random
+import secrets
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -48,6 +56,8 @@ from edge_agent.config_models import MqttSinkConfig
 from edge_agent.errors import ConnectError
 from edge_agent.outbox import StoredRecord
 from edge_agent.redaction import scrub_tree, without_credentials
+from edge_agent.sinks.mqtt_probe import ProbeOutcome, check_alone
+from edge_agent.sinks.mqtt_status import offline_payload, online_payload
 from edge_agent.timefmt import iso_utc
 
 _log = logging.getLogger(__name__)
@@ -76,7 +86,10 @@ class MqttSink:
         self.on_command = on_command
         self.command_topics = frozenset(command_topics) if on_command is not None else frozenset()
         self.root = topic_root
+        self.agent_id = agent_id
         self.client_id = config.client_id or agent_id
+        # Which installation this is, in the status; `claim` sets the one kept in the buffer.
+        self.instance = secrets.token_hex(8)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._acked = asyncio.Event()
@@ -98,11 +111,31 @@ class MqttSink:
     def endpoint(self) -> str:
         return f"{without_credentials(self.config.host)}:{self.config.port}"
 
-    async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+    @property
+    def status_topic(self) -> str:
+        return f"{self.root}/status"
+
+    async def claim(self, instance: str) -> ProbeOutcome:
+        """Take the agent's id as installation `instance`, before `start`: DuplicateAgentError
+        while another agent stays online under it (see mqtt_probe)."""
+        self.instance = instance
+        return await check_alone(
+            self._new_client,
+            self.client_id,
+            self.config.host,
+            self.config.port,
+            self.config.keepalive_s,
+            topic=self.status_topic,
+            instance=instance,
+            agent_id=self.agent_id,
+            endpoint=self.endpoint,
+        )
+
+    def _new_client(self, client_id: str) -> mqtt.Client:
+        """A client as configured (credentials, TLS), for the sink and for its probe."""
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
+            client_id=client_id,
             clean_session=True,
             protocol=mqtt.MQTTv311,
         )
@@ -111,12 +144,17 @@ class MqttSink:
             client.username_pw_set(self.config.username, password)
         if self.config.tls is not None:
             self._set_tls(client)
+        return client
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        client = self._new_client(self.client_id)
         client.max_inflight_messages_set(1000)
         # paho doubles its delay without jitter: a random scale per agent keeps a plant's agents
         # from all knocking on a restarted broker at the same instants.
         scale = random.uniform(0.5, 1.0)
         client.reconnect_delay_set(min_delay=scale, max_delay=30 * scale)  # type: ignore[arg-type]
-        client.will_set(f"{self.root}/status", "offline", qos=1, retain=True)
+        client.will_set(self.status_topic, offline_payload(self.instance), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -211,7 +249,8 @@ class MqttSink:
                 await asyncio.sleep(0.02)
 
         if self.connected:
-            info = client.publish(f"{self.root}/status", "offline", qos=1, retain=True)
+            offline = offline_payload(self.instance)
+            info = client.publish(self.status_topic, offline, qos=1, retain=True)
             if info.rc == mqtt.MQTT_ERR_SUCCESS:  # not when paho's queue refused it
                 await until(info.is_published, deadline - _DISCONNECT_S)
         client.disconnect()
@@ -238,8 +277,12 @@ class MqttSink:
             _log.error("MQTT broker %s refused the connection: %s", self.endpoint, reason)
             return
         self._connected.set()
-        _log.info("MQTT connected to %s as %s", self.endpoint, self.client_id)
-        client.publish(f"{self.root}/status", "online", qos=1, retain=True)
+        _log.info(
+            "MQTT connected to %s as %s (instance %s)", self.endpoint, self.client_id, self.instance
+        )
+        # `since` is this connection's: between two, the broker published the will (offline).
+        online = online_payload(self.instance, time.time_ns())
+        client.publish(self.status_topic, online, qos=1, retain=True)
         if self.command_topics:  # again after every reconnect
             topics = sorted(self.command_topics)
             _rc, mid = client.subscribe([(topic, 1) for topic in topics])

@@ -107,5 +107,8 @@ async def test_five_agents_share_a_broker_and_a_database(
         late.close()
     statuses = {m.topic: m for m in got if m.topic in {f"edge/{i}/status" for i in ids}}
     assert len(statuses) == AGENTS
-    assert all(m.retain and m.payload == b"offline" for m in statuses.values())
+    assert all(m.retain for m in statuses.values())
+    payloads = [json.loads(m.payload) for m in statuses.values()]
+    assert [p["status"] for p in payloads] == ["offline"] * AGENTS
+    assert len({p["instance"] for p in payloads}) == AGENTS  # one installation each
     assert all(n > 10 for n in polls.values())

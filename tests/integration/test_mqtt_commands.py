@@ -74,6 +74,10 @@ def shipped_security_options() -> str:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, list[str]]]:
+    yield from shipped_broker(tmp_path)
+
+
+def shipped_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, list[str]]]:
     """The shipped ACL broker with two agent accounts (ids returned), operator, engineer, reader."""
     workdir = tmp_path / "broker"
     workdir.mkdir()
@@ -281,7 +285,8 @@ async def test_nobody_takes_over_an_agents_client_id(
             assert wrong.refused is not None
             await asyncio.sleep(1.0)
             assert runner.sink.connected
-            assert watcher.on(f"{root}/status") == ["online"]  # never the last will, offline
+            # Never the last will, offline.
+            assert [s["status"] for s in watcher.on(f"{root}/status")] == ["online"]
     finally:
         for account in (watcher, *impostors):
             account.close()

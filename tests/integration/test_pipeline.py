@@ -91,9 +91,11 @@ async def test_exact_values_reach_mqtt_and_influxdb(
         assert state and state[0]["state"] == "running" and state[0]["machine"] == "m1"
         live = next(m for m in got if m.topic == f"{root}/machines/m1/state")
         assert live.retain is False  # delivered live, not replayed as retained
-        status = [m for m in capture.snapshot() if m.topic == f"{root}/status"]
-        assert [m.payload for m in status][:1] == [b"online"]
-        assert status[-1].payload == b"offline"  # published on a clean stop
+        status = on_topic(capture.snapshot(), f"{root}/status")
+        instance = status[0]["instance"]  # this installation's, kept in its buffer file
+        assert status[0] == {"status": "online", "instance": instance, "since": status[0]["since"]}
+        # Published on a clean stop, by the same installation.
+        assert status[-1] == {"status": "offline", "instance": instance}
 
         # InfluxDB line protocol, read back from VictoriaMetrics: every numeric tag, exact values,
         # the same millisecond timestamps as the MQTT messages.

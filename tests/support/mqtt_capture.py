@@ -26,6 +26,8 @@ class MqttCapture:
         client_id: str = "test-capture",
         *,
         clean_session: bool = True,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         """With `clean_session` false the broker queues QoS 1 messages while this one is away."""
         self.messages: list[Received] = []
@@ -35,6 +37,8 @@ class MqttCapture:
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session
         )
         self.client.reconnect_delay_set(0.1, 0.5)
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
