@@ -1,42 +1,58 @@
-"""Protocol drivers, looked up by the `driver:` name of a device in the configuration."""
+"""Protocol drivers: one folder each (drivers/<name>/), registered below in one line.
+
+A driver's folder holds its configuration models (config.py), its driver, its simulator and what
+else only it needs; its `__init__.py` describes it as a `DriverPlugin`. The configuration schema,
+the generated reference, the command line and the agent's periodic checks are built from
+`PLUGINS`, so adding a protocol touches nothing outside its folder but the line below.
+Importing this package loads no protocol library: only the configuration models.
+"""
 
 from __future__ import annotations
 
-__all__ = ["DRIVERS", "create_driver"]
+__all__ = ["PLUGINS", "DriverPlugin", "create_driver", "device_config_union", "plugin"]
 
-from collections.abc import Callable
+import functools
+import importlib
 from pathlib import Path
 from typing import Any
 
 from drivers.base import Driver
+from drivers.plugin import DriverPlugin
+
+# Adding a protocol: its folder, and its name here (the order of the docs and of `--help`).
+_FOLDERS = ("modbus", "opcua", "s7", "mc", "fins")
+
+PLUGINS: tuple[DriverPlugin, ...] = tuple(
+    importlib.import_module(f"drivers.{folder}").PLUGIN for folder in _FOLDERS
+)
 
 
-def _modbus(name: str, config: Any, **_context: Any) -> Driver:
-    from drivers.modbus import ModbusDriver
-
-    return ModbusDriver(name, config)
-
-
-def _opcua(name: str, config: Any, *, agent_id: str, pki: Path, **_context: Any) -> Driver:
-    from drivers.opcua import OpcUaDriver
-
-    return OpcUaDriver(name, config, agent_id=agent_id, pki=pki)
+def device_config_union() -> Any:
+    """The union of every driver's device model, for `devices.<name>` (told apart by `driver:`)."""
+    union: Any = PLUGINS[0].device_config
+    for p in PLUGINS[1:]:
+        union = union | p.device_config
+    return union
 
 
-# Adding a protocol: one module in drivers/ and one line here.
-DRIVERS: dict[str, Callable[..., Driver]] = {
-    "modbus": _modbus,
-    "opcua": _opcua,
-}
+@functools.cache
+def _by_name() -> dict[str, DriverPlugin]:
+    return {p.name: p for p in PLUGINS}
+
+
+def plugin(name: str) -> DriverPlugin:
+    """The plugin of a `driver:` name; an unknown one says which exist."""
+    try:
+        return _by_name()[name]
+    except KeyError:
+        known = ", ".join(sorted(_by_name()))
+        raise ValueError(f"unknown driver {name!r} (known: {known})") from None
 
 
 def create_driver(name: str, config: Any, *, agent_id: str, pki: Path) -> Driver:
-    """The driver for one configured device; an unknown driver name says which ones exist."""
+    """The driver for one configured device."""
     try:
-        factory = DRIVERS[config.driver]
-    except KeyError:
-        known = ", ".join(sorted(DRIVERS))
-        raise ValueError(
-            f"device {name}: unknown driver {config.driver!r} (known: {known})"
-        ) from None
-    return factory(name, config, agent_id=agent_id, pki=pki)
+        found = plugin(config.driver)
+    except ValueError as exc:
+        raise ValueError(f"device {name}: {exc}") from None
+    return found.create(name, config, agent_id=agent_id, pki=pki)

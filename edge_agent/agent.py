@@ -39,7 +39,7 @@ _log = logging.getLogger(__name__)
 
 _STATE_KEY = "compute"
 _SAVE_EVERY_S = 10.0  # at most this long between a change of the compute state and its save
-_CERTIFICATES_EVERY_S = 3600.0
+_DRIVER_CHECKS_EVERY_S = 3600.0
 _POLL_STOP_S = 1.0  # how long a clean stop lets polls in progress finish
 _DRAIN_S = 3.0  # how long a clean stop waits for sinks to deliver what is buffered
 _RESUME_GAP_S = 10.0  # a longer stop of the agent is unknown time, not more of the last state
@@ -99,8 +99,8 @@ class Agent:
             lambda: _SAVE_EVERY_S if self._dirty else None,
             self._save_state,
         )
-        self._certificates_wake = Wakeup(
-            "certificate check", lambda: _CERTIFICATES_EVERY_S, self._check_certificates_now
+        self._drivers_wake = Wakeup(
+            "driver checks", lambda: _DRIVER_CHECKS_EVERY_S, self._check_drivers_now
         )
         self.stop_step = "start-up or run (the stop has not begun)"  # for the CLI's watchdog
         slowest = max((d.poll_interval_s for d in config.devices.values()), default=1.0)
@@ -297,38 +297,42 @@ class Agent:
         if self.mqtt_commands is not None:
             self.mqtt_commands.receive(topic, raw)
 
-    def _check_certificates(self) -> None:
-        """OPC UA certificates that expire within 30 days raise an alarm (checked hourly)."""
-        if not any(d.driver == "opcua" for d in self.config.devices.values()):
-            return
-        from drivers.opcua_pki import expiring
+    def _check_drivers(self) -> None:
+        """What only a driver can check (OPC UA: certificates that run out within 30 days),
+        hourly, as system alarms raised and cleared here."""
+        from drivers import PLUGINS
 
         alarms, now = self.engine.alarms, time.time_ns()
-        soon = {key: (what, until) for key, what, until in expiring(self.config.agent.pki_path)}
-        for key, (what, until) in soon.items():
-            detail = f"{what} expires on {until:%Y-%m-%d}: renew or replace it"
-            # The agent's own certificate is own/cert.der; trusted ones are named by fingerprint.
-            args = {"what": "own" if key == "cert" else "trusted", "date": f"{until:%Y-%m-%d}"}
-            self._emit(
-                alarms.system(
-                    f"certificate_{key}",
-                    now,
-                    active=True,
-                    detail=detail,
-                    detail_key="certificate_expiry",
-                    detail_args=args,
+        for driver in PLUGINS:
+            if driver.health is None:
+                continue
+            devices = {n: d for n, d in self.config.devices.items() if d.driver == driver.name}
+            if not devices:
+                continue
+            wanted = driver.health(devices, self.config.agent.pki_path)
+            for alarm_id, text in wanted.items():
+                self._emit(
+                    alarms.system(
+                        alarm_id,
+                        now,
+                        active=True,
+                        detail=text.detail,
+                        detail_key=text.detail_key,
+                        detail_args=text.detail_args,
+                    )
                 )
-            )
-        for alarm_id in [a for a in alarms.alarms if a.startswith("certificate_")]:
-            if alarm_id.removeprefix("certificate_") not in soon:
-                renewed = alarms.system(
-                    alarm_id,
-                    now,
-                    active=False,
-                    detail="renewed",
-                    detail_key="certificate_renewed",
-                )
-                self._emit(renewed)
+            cleared = driver.health_cleared
+            for alarm_id in [a for a in alarms.alarms if a.startswith(driver.health_prefix)]:
+                if alarm_id not in wanted and cleared is not None:
+                    self._emit(
+                        alarms.system(
+                            alarm_id,
+                            now,
+                            active=False,
+                            detail=cleared.detail,
+                            detail_key=cleared.detail_key,
+                        )
+                    )
 
     def _report_damaged_buffer(self) -> None:
         """A buffer file that could not be read was moved aside: an alarm someone acknowledges."""
@@ -359,8 +363,13 @@ class Agent:
         self._dirty = True
         self._save_wake.rearm()
 
-    async def _check_certificates_now(self) -> None:
-        self._check_certificates()
+    def _drivers_with_checks(self) -> bool:
+        from drivers import plugin
+
+        return any(plugin(d.driver).health for d in self.config.devices.values())
+
+    async def _check_drivers_now(self) -> None:
+        self._check_drivers()
 
     async def _save_state(self) -> None:
         self._dirty = False
@@ -428,9 +437,9 @@ class Agent:
             self._compute_wake.rearm()
             if self.engine.oee or self.engine.alarms.alarms:
                 await self._tick()  # what came due while the agent was not running
-            if any(d.driver == "opcua" for d in self.config.devices.values()):
-                self._check_certificates()
-                self._certificates_wake.rearm()
+            if self._drivers_with_checks():
+                self._check_drivers()
+                self._drivers_wake.rearm()
             if self.pollers:  # the schedule it restarts after a step back; else nothing to watch
                 self._spawn("clock watch", self._watch_clock)
             if on_ready is not None:
@@ -538,7 +547,7 @@ class Agent:
             self.stop_step = name
             await asyncio.gather(*(bounded(w, a, share_s, keep_s) for w, a in parts.items()))
 
-        for wake in (self._compute_wake, self._save_wake, self._certificates_wake):
+        for wake in (self._compute_wake, self._save_wake, self._drivers_wake):
             wake.stop()
         running = self.scheduler.running
         if running:  # no new runs; shut down only after the polls in progress ended (it cancels)

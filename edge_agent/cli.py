@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +26,6 @@ from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.stopping import StopRequest, run_until_stopped, stop_within
 
 if TYPE_CHECKING:
-    from drivers.opcua_tools import BrowsedNode
     from drivers.sim.fleet import Fleet
     from drivers.sim.opcua_press import OpcUaPress
     from edge_agent.config_models import AgentFile
@@ -56,6 +57,20 @@ urn:edge-agent:sim, nodes nsu=urn:edge-agent:sim;s=Press.<Name>:
          Broken (status BadSensorFailure), Doubtful (status UncertainLastUsableValue)
 Port 4840 taken (another OPC UA server, a second simulator)? --opcua-port 0 leaves the OPC UA
 press out, --opcua-port N moves it.
+
+Siemens S7 press (--s7-port P; rack 0, slot 1; README "S7" has its tags: block):
+  DB1.DBX0.0 running, DB1.DBX0.1 door_closed, DB1.DBW2 fault_code (INT),
+  DB1.DBD4 total_count (DINT), DB1.DBD8 good_count (DINT), DB1.DBD12 spindle_temp_c (REAL),
+  DB1.DBD16 vibration_mm_s (REAL), DB1.DBW20 motor current (0.1 A), DB1.DBB22 fault text
+  (STRING[32]), I0.1 door switch, Q0.0 drive on
+Mitsubishi press (--mc-port P; MC protocol 3E binary, Q series addressing):
+  M0 running, X0 door_closed, D0 fault_code, D2-D3 total_count (uint32, low word first),
+  D4-D5 good_count, D6 stroke_counter16, D10-D11 spindle_temp_c (float32),
+  D12-D13 vibration_mm_s (float32), D14 motor current (0.1 A)
+Omron press (--fins-port P; FINS over UDP and TCP, node of the PLC: 0 = any):
+  CIO0.00 running, CIO0.01 door_closed, D0 fault_code, D2-D3 total_count (UDINT, low word
+  first), D4-D5 good_count, D6 stroke_counter16, D10-D11 spindle_temp_c (REAL),
+  D12-D13 vibration_mm_s (REAL), D14 motor current (0.1 A), C0 stroke counter (BCD)
 """
 
 
@@ -130,6 +145,17 @@ def _parser() -> argparse.ArgumentParser:
         default=4840,
         help="also serve a press over OPC UA on this port (0: no OPC UA press)",
     )
+    for flag, what in (
+        ("s7", "Siemens S7"),
+        ("mc", "the Mitsubishi MC protocol"),
+        ("fins", "Omron FINS"),
+    ):
+        sim.add_argument(
+            f"--{flag}-port",
+            type=int,
+            default=0,
+            help=f"also serve a press over {what} on this port",
+        )
     sim.set_defaults(command=_cmd_simulate)
 
     replay = sub.add_parser("replay", help="run the compute core over recorded samples (CSV)")
@@ -183,33 +209,11 @@ def _parser() -> argparse.ArgumentParser:
     buffer.add_argument("--json", action="store_true", help="print JSON")
     buffer.set_defaults(command=_cmd_buffer)
 
-    opcua = sub.add_parser("opcua", help="OPC UA helpers: trust a server, browse its nodes")
-    opcua_sub = opcua.add_subparsers(required=True, metavar="ACTION")
-    trust = opcua_sub.add_parser("trust", help="show a server's certificate and trust it")
-    trust.add_argument("url")
-    trust.add_argument("--config", type=Path, help="take the trust list path from this file")
-    trust.add_argument("--yes", action="store_true", help="trust without asking")
-    trust.set_defaults(command=_cmd_opcua_trust)
-    browse = opcua_sub.add_parser(
-        "browse",
-        help="list a node's children (default: Objects) with their nsu= NodeIds",
-        description="Without --device: URL, unsecured and anonymous. With --config and "
-        "--device: the device's URL, security, user and the agent's own certificate.",
-    )
-    browse.add_argument("url", nargs="?", help="opc.tcp://host:4840 (not with --device)")
-    browse.add_argument(
-        "node",
-        nargs="?",
-        help="where to start: a NodeId (nsu=urn:…;s=Press, ns=2;s=Press, i=85) or a browse "
-        "path from Objects (2:Press, 2:Press/2:Motor); default Objects",
-    )
-    browse.add_argument("--config", type=Path, help="the agent's configuration (with --device)")
-    browse.add_argument("--device", help="an opcua device of --config: browse as the agent does")
-    browse.add_argument("--depth", type=int, help="levels to go down (default 1; 4 with --yaml)")
-    browse.add_argument(
-        "--yaml", action="store_true", help="print the variables found as a tags: block"
-    )
-    browse.set_defaults(command=_cmd_opcua_browse)
+    from drivers import PLUGINS as DRIVER_PLUGINS
+
+    for driver in DRIVER_PLUGINS:  # a driver's own commands: `edge-agent opcua …`
+        if driver.add_commands is not None:
+            driver.add_commands(sub)
 
     add_access_parsers(sub)
 
@@ -236,6 +240,7 @@ def _setup_logging(level: str | None) -> None:
     quiet = {
         "pymodbus": logging.CRITICAL,
         "asyncua": logging.CRITICAL,
+        "snap7": logging.CRITICAL,  # a line per client, connect and disconnect
         "apscheduler.executors": logging.WARNING,
         "apscheduler.scheduler": logging.ERROR,  # skipped runs are counted as overruns instead
     }
@@ -385,153 +390,6 @@ def _page_url(args: argparse.Namespace) -> str:
     return f"http://{host}:{http.port}"
 
 
-def _cmd_opcua_trust(args: argparse.Namespace) -> int:
-    from drivers.opcua_pki import fingerprint, trust
-    from drivers.opcua_tools import server_certificates
-    from edge_agent.config import load_config
-
-    pki = load_config(args.config).agent.pki_path if args.config else Path("var/pki")
-    try:
-        found = asyncio.run(server_certificates(args.url))
-    except (OSError, TimeoutError, ConnectionError) as exc:
-        raise EdgeAgentError(f"cannot reach {args.url}: {exc}") from None
-    if not found:
-        raise EdgeAgentError(f"{args.url} offers no secured endpoint: nothing to trust")
-    certificates = {der: label for label, der in found}
-    for der in certificates:
-        from cryptography import x509
-
-        cert = x509.load_der_x509_certificate(der)
-        print(f"server certificate of {args.url}:")
-        print(f"  subject:     {cert.subject.rfc4514_string()}")
-        print(
-            f"  valid:       {cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}"
-        )
-        print(f"  SHA-256:     {fingerprint(der)}")
-        if (
-            not args.yes
-            and input(
-                "trust it? compare the fingerprint with the server's own display [y/N] "
-            ).lower()
-            != "y"
-        ):
-            print("not trusted")
-            return 1
-        print(f"trusted: {trust(pki, der)}")
-    return 0
-
-
-def _cmd_opcua_browse(args: argparse.Namespace) -> int:
-    from drivers.opcua_tools import BrowseError
-
-    depth = args.depth if args.depth is not None else (4 if args.yaml else 1)
-    if not 1 <= depth <= 10:
-        raise EdgeAgentError("--depth is from 1 to 10")
-    where = args.url
-    if args.device is not None or args.config is not None:
-        if args.device is None or args.config is None:
-            raise EdgeAgentError("--config and --device go together")
-        if args.url is not None and args.node is None and not args.url.startswith("opc.tcp:"):
-            args.node, args.url = args.url, None  # `browse --device D 2:Press`
-        if args.url is not None:
-            raise EdgeAgentError("give either a URL or --device, not both")
-    elif args.url is None:
-        raise EdgeAgentError(
-            "give the server's URL (opc.tcp://host:4840), or --config and --device"
-        )
-    try:
-        nodes, where = asyncio.run(_browse(args, depth))
-    except BrowseError as exc:
-        raise EdgeAgentError(f"{where or args.device}: {exc}") from None
-    if args.yaml:
-        _print_tags_yaml(nodes, args.node or "Objects", depth)
-        return 0
-    if not nodes:
-        print(f"{args.node or 'Objects'} has no children")
-    for n in nodes:
-        detail = f"{n.data_type} = {n.value!r}" if n.node_class == "Variable" else n.node_class
-        print(f"{n.node_id:<48} {n.path:<32} {detail}")
-    return 0
-
-
-async def _browse(args: argparse.Namespace, depth: int) -> tuple[list[BrowsedNode], str]:
-    """The nodes found, and where: as --device is configured, or the URL unsecured."""
-    from asyncua import Client, ua
-
-    from drivers.opcua_tools import browse
-    from edge_agent.config_models import OpcUaDeviceConfig
-    from edge_agent.errors import ConnectError
-
-    if args.device is not None:
-        from drivers.opcua import OpcUaDriver
-        from edge_agent.config import load_config
-
-        config = load_config(args.config)
-        device = config.devices.get(args.device)
-        if not isinstance(device, OpcUaDeviceConfig):
-            opcua = [n for n, d in config.devices.items() if isinstance(d, OpcUaDeviceConfig)]
-            raise EdgeAgentError(
-                f"{args.config} has no opcua device {args.device} (it has: "
-                f"{', '.join(opcua) or 'none'})"
-            )
-        driver = OpcUaDriver(
-            args.device, device, agent_id=config.agent.id, pki=config.agent.pki_path
-        )
-        try:
-            client = await driver.open_session()
-        except ConnectError as exc:
-            raise EdgeAgentError(str(exc)) from None
-        url = device.url
-    else:
-        url = args.url
-        client = Client(url, timeout=5.0)
-        try:
-            await client.connect()
-        except (OSError, TimeoutError, ConnectionError, ua.UaError) as exc:
-            raise EdgeAgentError(
-                f"cannot browse {url}: {exc or type(exc).__name__}; a server that wants "
-                "security or a login is browsed with --config CONFIG --device NAME"
-            ) from None
-    try:
-        return await browse(client, args.node, depth=depth), url
-    except (OSError, TimeoutError, ConnectionError) as exc:
-        raise EdgeAgentError(f"{url}: browsing stopped: {exc or type(exc).__name__}") from None
-    except ua.UaStatusCodeError as exc:
-        raise EdgeAgentError(f"{url}: the server refused: {ua.StatusCode(exc.code).name}") from None
-    finally:
-        with contextlib.suppress(Exception):
-            await client.disconnect()
-
-
-def _print_tags_yaml(nodes: list[BrowsedNode], start: str, depth: int) -> None:
-    variables = [n for n in nodes if n.node_class == "Variable"]
-    if not variables:
-        print(
-            f"# no variables within {depth} level(s) below {start}: start deeper "
-            "(a NodeId or path printed without --yaml) or raise --depth"
-        )
-        return
-    print("    tags:")
-    taken: set[str] = set()
-    for n in variables:
-        # The path below the start names the tag: Press/Motor/Current -> press_motor_current.
-        words = [step.split(":", 1)[-1] for step in n.path.split("/")]
-        name = base = _tag_name("_".join(words))
-        count = 2
-        while name in taken:
-            name, count = f"{base}_{count}", count + 1
-        taken.add(name)
-        print(f"      {name}: {{node: '{n.node_id}'}}   # {n.data_type} = {n.value!r}")
-
-
-def _tag_name(browse_name: str) -> str:
-    """'SpindleTempC' -> 'spindle_temp_c': a tag name the configuration accepts."""
-    import re
-
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+", "_", browse_name).strip("_").lower()
-    return snake if snake and not snake[0].isdigit() else f"n_{snake}"
-
-
 def _cmd_schema(_args: argparse.Namespace) -> int:
     from edge_agent.config import json_schema
 
@@ -553,17 +411,33 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         fleet = await _start_simulator(
             args.machines, args.host, args.port, args.seed, tuple(args.wear_per_hour)
         )
-        opcua = await _start_opcua_press(args.opcua_port, args.host) if args.opcua_port else None
-        where = f"; OPC UA {opcua.url}" if opcua else ""
+        stops = {"the Modbus presses": fleet.stop()}
+        where = ""
+        try:
+            if args.opcua_port:
+                opcua = await _start_opcua_press(args.opcua_port, args.host)
+                stops["the OPC UA press"] = opcua.stop()
+                where += f"; OPC UA {opcua.url}"
+            for protocol, port in (
+                ("s7", args.s7_port),
+                ("mc", args.mc_port),
+                ("fins", args.fins_port),
+            ):
+                if port:
+                    stop_press, said = await _start_press(
+                        protocol, args.host, port, args.seed + 100
+                    )
+                    stops[f"the {protocol} press"] = stop_press()
+                    where += f"; {said}"
+        except BaseException:
+            await stop_within(stops, 2.0)
+            raise
         print(
             f"{args.machines} simulated press(es) on {args.host}, Modbus TCP ports {fleet.ports}{where}; "
             "Ctrl+C stops.",
             flush=True,
         )
         await stop.wait()
-        stops = {"the Modbus presses": fleet.stop()}
-        if opcua is not None:
-            stops["the OPC UA press"] = opcua.stop()
         await stop_within(stops, 2.0)
 
     return run_until_stopped(serve)
@@ -608,6 +482,36 @@ async def _start_simulator(
         return await start_presses(count, host, port, seed, wear)
     except (OSError, RuntimeError) as exc:
         raise EdgeAgentError(f"cannot serve the simulator on {host}:{port}: {exc}") from None
+
+
+async def _start_press(
+    protocol: str, host: str, port: int, seed: int
+) -> tuple[Callable[[], Awaitable[None]], str]:
+    """One more simulated press over S7, MC or FINS: how to stop it, and where it is."""
+    from drivers.sim.press import PressModel
+
+    press = PressModel(seed=seed, start_s=time.time())
+    try:
+        if protocol == "s7":
+            from drivers.s7.sim import serve_press as serve_s7
+
+            s7 = await serve_s7(press, host, port)
+            return s7.stop, f"S7 {host}:{s7.port} (rack 0, slot 1)"
+        if protocol == "mc":
+            from drivers.mc.sim import serve_press as serve_mc
+
+            mc = await serve_mc(press, host, port)
+            return mc.stop, f"MC protocol {host}:{port}"
+        from drivers.fins.sim import serve_press as serve_fins
+
+        fins = await serve_fins(press, host, port)
+        return fins.stop, f"FINS UDP and TCP {host}:{port}"
+    except OSError as exc:
+        raise EdgeAgentError(
+            f"cannot serve the simulated {protocol} press on port {port}: "
+            f"{exc.strerror or exc} (is another simulator or server using it?); choose another "
+            f"--{protocol}-port"
+        ) from None
 
 
 async def _start_opcua_press(port: int = 4840, host: str = "127.0.0.1") -> OpcUaPress:

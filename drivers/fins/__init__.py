@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-__all__ = ["FinsDeviceConfig", "FinsDriver", "FinsTagConfig"]
+__all__ = ["PLUGIN", "FinsDeviceConfig", "FinsTagConfig"]
 
+from typing import Any
+
+from drivers.base import Driver
 from drivers.fins.config import FinsDeviceConfig, FinsTagConfig
-from drivers.fins.driver import FinsDriver
+from drivers.plugin import DriverPlugin
+
+
+def _create(name: str, config: Any, **_context: Any) -> Driver:
+    from drivers.fins.driver import FinsDriver
+
+    return FinsDriver(name, config)
+
+
+PLUGIN = DriverPlugin(
+    name="fins",
+    title="Omron FINS",
+    device_config=FinsDeviceConfig,
+    reference=(("devices.<name>.tags.<name> (fins)", FinsTagConfig),),
+    create=_create,
+)

@@ -19,7 +19,7 @@ from drivers.fins.config import FinsDeviceConfig
 from drivers.fins.end_codes import describe_end_code, is_link_failure
 from drivers.fins.frames import MEMORY_AREA_READ, FinsResponse, memory_area_read
 from drivers.fins.links import FinsLink, Sids, open_link
-from drivers.modbus_plan import ReadRequest, TagSpan, plan_requests
+from drivers.modbus.plan import ReadRequest, TagSpan, plan_requests
 from edge_agent.errors import ConnectError
 
 _log = logging.getLogger(__name__)

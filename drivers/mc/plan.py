@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from drivers.mc.address import DEVICES, Device, Series, format_address
 from drivers.mc.config import McDeviceConfig, tag_words
 from drivers.mc.frame import batch_read
-from drivers.modbus_plan import TagSpan, plan_requests
+from drivers.modbus.plan import TagSpan, plan_requests
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,27 @@ Importing this package loads neither python-snap7 nor the driver: the configurat
 are needed where no PLC is read (validate, schema, docs).
 """
 
-# The configuration schema (edge_agent.config_models) includes config.py's models, which build on
-# the schema's base types. Loading the schema first, before any module of this package, lets
-# either be imported first without a circular import.
-import edge_agent.config_models  # noqa: F401
+from __future__ import annotations
+
+__all__ = ["PLUGIN", "S7DeviceConfig", "S7TagConfig"]
+
+from typing import Any
+
+from drivers.base import Driver
+from drivers.plugin import DriverPlugin
+from drivers.s7.config import S7DeviceConfig, S7TagConfig
+
+
+def _create(name: str, config: Any, **_context: Any) -> Driver:
+    from drivers.s7.driver import S7Driver
+
+    return S7Driver(name, config)
+
+
+PLUGIN = DriverPlugin(
+    name="s7",
+    title="Siemens S7",
+    device_config=S7DeviceConfig,
+    reference=(("devices.<name>.tags.<name> (s7)", S7TagConfig),),
+    create=_create,
+)

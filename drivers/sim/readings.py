@@ -15,15 +15,12 @@ import re
 from collections.abc import Callable
 from typing import cast
 
-from drivers.modbus_codec import decode
+from drivers.modbus.codec import decode
+from drivers.modbus.config import ModbusDeviceConfig, ModbusTagConfig
+from drivers.opcua.config import OpcUaDeviceConfig
 from drivers.sim.image import RegisterImage
 from drivers.sim.press import PressModel
-from edge_agent.config_models import (
-    DeviceConfig,
-    ModbusDeviceConfig,
-    ModbusTagConfig,
-    OpcUaDeviceConfig,
-)
+from edge_agent.config_models import DeviceConfig
 from edge_agent.samples import Value
 
 PressReader = Callable[[PressModel], dict[str, Value]]

@@ -27,7 +27,8 @@ import sys
 import time
 from typing import Any
 
-from drivers.fins import FinsDeviceConfig, FinsDriver
+from drivers.fins import FinsDeviceConfig
+from drivers.fins.driver import FinsDriver
 from drivers.fins.sim import PRESS_MAP, FinsServer
 from tests.bench.common import die_with_parent, stop_process
 from tests.support.fins_fixed import FIXED_TAGS, fixed_memory

@@ -27,7 +27,8 @@ import sys
 import time
 from typing import Any
 
-from drivers.mc import McDeviceConfig, McDriver
+from drivers.mc import McDeviceConfig
+from drivers.mc.driver import McDriver
 from drivers.mc.sim import PRESS_MAP, McSimulator
 from tests.bench.common import die_with_parent, stop_process
 from tests.support.mc_fixed import TAGS, memory

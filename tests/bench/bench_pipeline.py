@@ -25,7 +25,7 @@ Each run: start the agent, wait for its first poll, warm up, then measure over a
   latency p50/p99          subscriber arrival time minus payload "ts"
   pending                  edge_sink_pending_records{sink} at the end of the window
   overruns                 edge_device_poll_overruns_total delta
-  requests per scan        the configured plan (drivers.modbus.build_plan), and what the simulator
+  requests per scan        the configured plan (drivers.modbus.driver.build_plan), and what the simulator
                            actually served per successful poll (SimulatedDevice.reads_served)
 
 A run "keeps up" when it had no overruns, read at least 95 % of the nominal rate, both sinks
@@ -134,8 +134,8 @@ def device_config(port: int, interval: float, tags: list[TagDef], *, naive: bool
 
 
 def requests_per_scan(device: dict[str, Any]) -> int:
-    from drivers.modbus import build_plan
-    from edge_agent.config_models import ModbusDeviceConfig
+    from drivers.modbus.config import ModbusDeviceConfig
+    from drivers.modbus.driver import build_plan
 
     return len(build_plan(ModbusDeviceConfig.model_validate(device)))
 

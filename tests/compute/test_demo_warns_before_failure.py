@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.modbus_codec import decode
+from drivers.modbus.codec import decode
 from drivers.sim.image import RegisterImage
 from drivers.sim.press import PressModel
 from edge_agent.compute.engine import ComputeEngine

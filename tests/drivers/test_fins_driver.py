@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from drivers.fins import FinsDeviceConfig, FinsDriver
+from drivers.fins import FinsDeviceConfig
+from drivers.fins.driver import FinsDriver
 from drivers.fins.frames import parse_response, parse_tcp_header, tcp_frame
 from drivers.fins.sim import PRESS_MAP, FinsServer, fins_press_reader, serve_press
 from drivers.sim.press import PressModel

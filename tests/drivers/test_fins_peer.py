@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from drivers.fins import FinsDeviceConfig, FinsDriver
+from drivers.fins import FinsDeviceConfig
+from drivers.fins.driver import FinsDriver
 from drivers.fins.sim import FinsServer
 from tests.support.fins_fixed import WORDS, fixed_memory
 from tests.support.servers import PEERS

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from drivers.mc import McDeviceConfig, McDriver, McTagConfig
+from drivers.mc import McDeviceConfig, McTagConfig
 from drivers.mc.address import DEVICES, format_address
 from drivers.mc.codec import encode
 from drivers.mc.config import tag_words
+from drivers.mc.driver import McDriver
 from drivers.mc.sim import PRESS_MAP, McSimulator, serve_press
 from drivers.sim.press import PressModel
 from edge_agent.errors import ConnectError

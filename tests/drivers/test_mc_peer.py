@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import virtual_plc  # a test extra: `make test` installs it
 
-from drivers.mc import McDeviceConfig, McDriver
+from drivers.mc import McDeviceConfig
+from drivers.mc.driver import McDriver
 from edge_agent.samples import Value
 from tests.support.mc_fixed import EXPECTED, TAGS, WORDS
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.modbus_codec import RequestDecoder, decode, encode
-from edge_agent.config_models import ModbusTagConfig
+from drivers.modbus.codec import RequestDecoder, decode, encode
+from drivers.modbus.config import ModbusTagConfig
 
 
 def tag(**kw: object) -> ModbusTagConfig:

@@ -10,9 +10,9 @@ import pytest
 from pymodbus import FramerType
 from pymodbus.server import ModbusTcpServer
 
-from drivers.modbus import ModbusDriver
+from drivers.modbus.config import ModbusDeviceConfig
+from drivers.modbus.driver import ModbusDriver
 from drivers.sim.server import SimulatedDevice, serve_rtu, serve_tcp
-from edge_agent.config_models import ModbusDeviceConfig
 from edge_agent.errors import ConnectError
 from tests.support.fixed_device import FIXED_TAGS, fixed_image
 from tests.support.servers import NodeModbusPeer, free_port, serial_pair

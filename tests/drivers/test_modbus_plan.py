@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.modbus import build_plan
-from drivers.modbus_plan import ReadRequest, TagSpan, plan_requests
-from edge_agent.config_models import ModbusDeviceConfig
+from drivers.modbus.config import ModbusDeviceConfig
+from drivers.modbus.driver import build_plan
+from drivers.modbus.plan import ReadRequest, TagSpan, plan_requests
 
 
 def spans(*items: tuple[int, int]) -> list[TagSpan]:

@@ -15,12 +15,13 @@ from typing import Any
 from asyncua import ua
 
 from drivers.base import Driver
-from drivers.modbus import ModbusDriver
-from drivers.opcua import OpcUaDriver
+from drivers.modbus.config import ModbusDeviceConfig
+from drivers.modbus.driver import ModbusDriver
+from drivers.opcua.config import OpcUaDeviceConfig
+from drivers.opcua.driver import OpcUaDriver
 from drivers.sim.image import RegisterImage
 from drivers.sim.opcua_press import NAMESPACE, OpcUaPress, serve_opcua_press
 from drivers.sim.server import SimulatedDevice, serve_tcp
-from edge_agent.config_models import ModbusDeviceConfig, OpcUaDeviceConfig
 from edge_agent.metrics import Metrics
 from edge_agent.polling import DevicePoller
 from edge_agent.samples import Quality, SampleBatch

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from asyncua import ua
 
-from drivers.opcua import OpcUaDriver
-from drivers.opcua_pki import fingerprint, trust
+from drivers.opcua.config import OpcUaDeviceConfig
+from drivers.opcua.driver import OpcUaDriver
+from drivers.opcua.pki import fingerprint, trust
 from drivers.sim.opcua_press import serve_opcua_press
-from edge_agent.config_models import OpcUaDeviceConfig
 from edge_agent.errors import ConnectError
 from edge_agent.samples import Quality
 from tests.support.servers import free_port

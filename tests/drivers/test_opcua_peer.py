@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from drivers.opcua import OpcUaDriver
-from drivers.opcua_pki import trust
-from drivers.opcua_tools import server_certificates
-from edge_agent.config_models import OpcUaDeviceConfig
+from drivers.opcua.config import OpcUaDeviceConfig
+from drivers.opcua.driver import OpcUaDriver
+from drivers.opcua.pki import trust
+from drivers.opcua.tools import server_certificates
 from edge_agent.errors import ConnectError
 from edge_agent.samples import Quality
 from tests.support.servers import NodeOpcUaPeer

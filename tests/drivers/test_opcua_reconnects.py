@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from drivers.opcua import OpcUaDriver
-from edge_agent.config_models import OpcUaDeviceConfig
+from drivers.opcua.config import OpcUaDeviceConfig
+from drivers.opcua.driver import OpcUaDriver
 from tests.support.servers import free_port, wait_for_port
 
 SERVE = (

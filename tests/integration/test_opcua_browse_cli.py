@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drivers.opcua_pki import trust
+from drivers.opcua.pki import trust
 from drivers.sim.opcua_press import NAMESPACE, serve_opcua_press
 from tests.support.servers import free_port
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from drivers.opcua_pki import trust
+from drivers.opcua.pki import trust
 from edge_agent.agent import Agent
 from edge_agent.config_models import AgentFile
 
@@ -54,7 +54,7 @@ def test_expiring_certificate_raises_an_alarm_and_a_renewed_one_clears_it(tmp_pa
     old = trust(pki, certificate(days=10))
     trust(pki, certificate(days=400))  # far from expiry: no alarm
     a = agent(pki)
-    a._check_certificates()
+    a._check_drivers()
     alarms = [r for r in a.outbox._pending if r.kind == "alarm"]
     assert len(alarms) == 1
     body = alarms[0].body
@@ -63,6 +63,6 @@ def test_expiring_certificate_raises_an_alarm_and_a_renewed_one_clears_it(tmp_pa
         body["type"] == "system" and body["priority"] == "high" and "expires on" in body["message"]
     )
     old.unlink()  # replaced by a renewed certificate
-    a._check_certificates()
+    a._check_drivers()
     cleared = [r for r in a.outbox._pending if r.kind == "alarm"][-1]
     assert cleared.body["state"] == "unack_rtn"

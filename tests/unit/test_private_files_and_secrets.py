@@ -21,11 +21,12 @@ from asyncua import Client, ua
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from drivers.opcua import OpcUaDriver
-from drivers.opcua_pki import own_certificate, trust
+from drivers.opcua.driver import OpcUaDriver
+from drivers.opcua.pki import own_certificate, trust
 from edge_agent.cli import _setup_logging
 from edge_agent.config import load_config
-from edge_agent.config_models import InfluxSinkConfig, MqttSinkConfig, OpcUaDeviceConfig
+from edge_agent.config_models import InfluxSinkConfig, MqttSinkConfig
+from drivers.opcua.config import OpcUaDeviceConfig
 from edge_agent.outbox import Outbox, Record, StoredRecord
 from edge_agent.private_files import private_dir, private_file, write_private
 from edge_agent.redaction import (

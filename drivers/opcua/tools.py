@@ -10,8 +10,8 @@ from typing import Any
 
 from asyncua import Client, Node, ua
 
-from drivers.opcua import _NSU, _first_certificate, _plain
-from edge_agent.config_models import OpcUaTagConfig
+from drivers.opcua.config import OpcUaTagConfig
+from drivers.opcua.driver import _NSU, _first_certificate, _plain
 
 _NODE_ID = re.compile(r"^(ns=\d+;)?[isgb]=")
 

@@ -8,7 +8,7 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 
-from edge_agent.config_models import ModbusTagConfig
+from drivers.modbus.config import ModbusTagConfig
 from edge_agent.samples import Value
 
 # type -> (struct code, registers)

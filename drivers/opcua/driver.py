@@ -33,8 +33,8 @@ from asyncua.common.subscription import (
 from asyncua.crypto import security_policies as policies
 
 from drivers.base import Changes, Reading
-from drivers.opcua_pki import fingerprint, is_trusted, own_certificate
-from edge_agent.config_models import OpcUaDeviceConfig, OpcUaSecurityConfig, OpcUaTagConfig
+from drivers.opcua.config import OpcUaDeviceConfig, OpcUaSecurityConfig, OpcUaTagConfig
+from drivers.opcua.pki import fingerprint, is_trusted, own_certificate
 from edge_agent.errors import ConnectError
 from edge_agent.redaction import without_credentials
 from edge_agent.samples import Quality, Value

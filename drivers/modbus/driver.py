@@ -18,9 +18,9 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from drivers.base import Reading
-from drivers.modbus_codec import RequestDecoder, register_count
-from drivers.modbus_plan import ReadRequest, TagSpan, plan_requests
-from edge_agent.config_models import ModbusDeviceConfig
+from drivers.modbus.codec import RequestDecoder, register_count
+from drivers.modbus.config import ModbusDeviceConfig
+from drivers.modbus.plan import ReadRequest, TagSpan, plan_requests
 from edge_agent.errors import ConnectError
 
 _EXCEPTIONS = {

@@ -1,0 +1,45 @@
+"""What a driver's folder tells the rest of the agent about itself (see drivers/__init__.py)."""
+
+from __future__ import annotations
+
+__all__ = ["DriverPlugin", "HealthAlarm", "HealthCheck"]
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drivers.base import Driver
+
+
+@dataclass(frozen=True)
+class HealthAlarm:
+    """A system alarm's text: in English, and as a key with arguments for the page's languages."""
+
+    detail: str
+    detail_key: str
+    detail_args: dict[str, str] = field(default_factory=dict)
+
+
+# A periodic look at what only the driver knows (an OPC UA certificate running out): given this
+# driver's configured devices and the agent's key folder, the system alarms that should be active
+# now, by alarm id (each starting with the plugin's `health_prefix`). The agent raises them, and
+# returns those of the prefix that are no longer wanted with `health_cleared`.
+HealthCheck = Callable[[dict[str, Any], Path], dict[str, HealthAlarm]]
+
+
+@dataclass(frozen=True)
+class DriverPlugin:
+    name: str  # the `driver:` of a device
+    title: str  # for people: "Modbus", "Siemens S7"
+    device_config: type[Any]  # its pydantic model, with `driver: Literal[name]`
+    # Sections of the generated configuration reference: (title, model), after the device's own.
+    reference: Sequence[tuple[str, type[Any]]]
+    # (device name, its config, agent_id=, pki=) -> Driver; imports the protocol library itself.
+    create: Callable[..., Driver]
+    # `edge-agent <name> …` subcommands: adds them to the parser's subparsers.
+    add_commands: Callable[[argparse._SubParsersAction[Any]], None] | None = None
+    health: HealthCheck | None = None
+    health_prefix: str = ""
+    health_cleared: HealthAlarm | None = None
