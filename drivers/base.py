@@ -42,6 +42,10 @@ class Driver(Protocol):
     `read` raises `ConnectError` when the link itself failed (refused, timed out, garbled): the
     runner then marks every tag bad and backs off. A device that answers with an error for part of
     the data reports those tags in `Reading.failed` instead.
+
+    A driver that also reports values by itself (OPC UA subscriptions) has a `listener` attribute,
+    which the runner sets to take `Changes` through the same rules as polls, and `reread_all()`,
+    which makes its next `read` return every tag (after changes were not taken, the buffer full).
     """
 
     @property

@@ -17,21 +17,22 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from drivers import create_driver
 from drivers.base import Changes
 from edge_agent import strict_json
-from edge_agent.access import AccessStore
 from edge_agent.clock import ClockJump, ComputeClock
-from edge_agent.commands import MqttCommands, carry_out, command_topics
+from edge_agent.commands import carry_out
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
 from edge_agent.device_time import DeviceTime
 from edge_agent.history import HistoryStore
 from edge_agent.metrics import Metrics
-from edge_agent.outbox import Outbox, Record
+from edge_agent.outbox import Outbox
 from edge_agent.polling import DevicePoller
+from edge_agent.records import Kind, Record
 from edge_agent.redaction import scrub_tree
 from edge_agent.samples import SampleBatch
 from edge_agent.schedule import Every
-from edge_agent.sinks.mqtt import MqttSink
+from edge_agent.sinks import SinkContext, create_sink
+from edge_agent.sinks.base import ClaimsAgentId
 from edge_agent.timefmt import iso_utc
 from edge_agent.wakeup import Wakeup
 
@@ -72,8 +73,6 @@ class Agent:
             driver = create_driver(
                 name, device, agent_id=config.agent.id, pki=config.agent.pki_path
             )
-            if hasattr(driver, "listener"):  # values the device reports by itself (subscriptions)
-                driver.listener = self._listener(name)
             self.metrics.timestamps_replaced.labels(name)  # 0 from the start
             self.pollers[name] = DevicePoller(
                 name,
@@ -84,6 +83,7 @@ class Agent:
                 on_record=self.outbox.append,
                 metrics=self.metrics,
                 paused=lambda: self.outbox.full,
+                on_changes=self._listener(name),  # values a device reports by itself
             )
         self.sinks = self._make_sinks()
         self.scheduler = AsyncIOScheduler()
@@ -107,57 +107,30 @@ class Agent:
         self.resume_gap_s = max(_RESUME_GAP_S, 3 * slowest)
 
     def _make_sinks(self) -> list[SinkRunner]:
-        agent, sinks = self.config.agent, self.config.sinks
-        runners = []
-        self.mqtt_commands: MqttCommands | None = None
-        if sinks.mqtt is not None and sinks.mqtt.enabled:
-            commanded = bool(self.config.alarms)
-            mqtt = MqttSink(
-                sinks.mqtt,
-                agent.id,
-                agent.topic_root,
-                on_command=self._on_mqtt_command if commanded else None,
-                command_topics=command_topics(agent.topic_root),
+        """A runner per enabled instance of `sinks:`, in the file's order."""
+        context = SinkContext(
+            self.config,
+            self.outbox,
+            self.metrics,
+            command=self.command if self.config.alarms else None,
+        )
+        return [
+            SinkRunner(
+                create_sink(name, settings, context),
+                self.outbox,
+                self.metrics,
+                settings.batch_records,
+                settings.flush_interval_s,
             )
-            if commanded:  # replies go out on the same connection, never through the buffer
-                access = AccessStore(agent.access_path)
-                self.mqtt_commands = MqttCommands(
-                    agent.topic_root,
-                    self.command,
-                    self.metrics,
-                    mqtt.publish_volatile,
-                    tokens=access.token_identity,
-                )
-            runners.append(
-                SinkRunner(
-                    mqtt,
-                    self.outbox,
-                    self.metrics,
-                    sinks.mqtt.batch_records,
-                    sinks.mqtt.flush_interval_s,
-                )
-            )
-        if sinks.influxdb is not None and sinks.influxdb.enabled:
-            # Imported only when configured: influxdb-client is 14 MiB of memory once loaded.
-            from edge_agent.sinks.influx import InfluxSink
-
-            influx = InfluxSink(sinks.influxdb, agent.id)
-            runners.append(
-                SinkRunner(
-                    influx,
-                    self.outbox,
-                    self.metrics,
-                    sinks.influxdb.batch_records,
-                    sinks.influxdb.flush_interval_s,
-                )
-            )
-        return runners
+            for name, settings in self.config.sinks.items()
+            if settings.enabled
+        ]
 
     def _on_batch(self, batch: SampleBatch) -> None:
         body: dict[str, Any] = {"device": batch.device, "values": batch.values}
         if batch.quality:
             body["quality"] = {tag: q.value for tag, q in batch.quality.items()}
-        self.outbox.append(Record("values", batch.device, batch.ts_ns, body))
+        self.outbox.append(Record(Kind.VALUES, batch.device, batch.ts_ns, body))
         self._compute(batch)
         self._changed()
 
@@ -182,7 +155,7 @@ class Agent:
         others = {tag: iso_utc(ts_ns) for tag, ts_ns in times.items() if ts_ns != newest}
         if others:
             body["times"] = others
-        self.outbox.append(Record("values", device, newest, body))
+        self.outbox.append(Record(Kind.VALUES, device, newest, body))
         if not self.engine.evaluates(device):
             # Nothing computed reads this device: its values are only kept for the local page.
             self.engine.tags.ingest(SampleBatch(device, newest, changes.values, changes.quality))
@@ -292,10 +265,6 @@ class Agent:
         self._emit(records)
         self._changed()  # a shelf or an out of service ends at a time of its own
         return reply
-
-    def _on_mqtt_command(self, topic: str, raw: bytes) -> None:
-        if self.mqtt_commands is not None:
-            self.mqtt_commands.receive(topic, raw)
 
     def _check_drivers(self) -> None:
         """What only a driver can check (OPC UA: certificates that run out within 30 days),
@@ -462,7 +431,7 @@ class Agent:
     async def _claim_agent_id(self, stop: asyncio.Event) -> bool:
         """Before the sinks start: every MQTT sink makes sure no other agent is online under this
         agent's id (DuplicateAgentError ends the start). False when a stop came first."""
-        sinks = [r.sink for r in self.sinks if isinstance(r.sink, MqttSink)]
+        sinks = [r.sink for r in self.sinks if isinstance(r.sink, ClaimsAgentId)]
         if not sinks:
             return True
         instance = await self.outbox.instance_id()

@@ -610,9 +610,13 @@ async def _run_agent(
 
 
 def _print_banner(config: AgentFile, url: str | None, config_path: Path | None) -> None:
-    sinks = config.sinks
-    mqtt = sinks.mqtt if sinks.mqtt and sinks.mqtt.enabled else None
-    influx = sinks.influxdb if sinks.influxdb and sinks.influxdb.enabled else None
+    from edge_agent.sinks.influxdb.config import InfluxSinkConfig
+    from edge_agent.sinks.mqtt.config import MqttSinkConfig
+
+    # The demo's sinks (configs/demo.yaml): the first enabled instance of each type.
+    enabled = [s for s in config.sinks.values() if s.enabled]
+    mqtt = next((s for s in enabled if isinstance(s, MqttSinkConfig)), None)
+    influx = next((s for s in enabled if isinstance(s, InfluxSinkConfig)), None)
     lines = [
         "",
         "edge-agent demo is running: simulated presses on Modbus TCP 127.0.0.1:5020 and :5021, and on",
@@ -623,7 +627,7 @@ def _print_banner(config: AgentFile, url: str | None, config_path: Path | None) 
         f"  Prometheus metrics:              {url + 'metrics' if url else '-'}",
         f"  Local buffer (SQLite):           {config.agent.buffer_path}",
         (
-            f"  MQTT:                            {mqtt.host}:{mqtt.port}, topics {config.agent.topic_root}/#"
+            f"  MQTT:                            {mqtt.host}:{mqtt.port}, topics {mqtt.root(config.agent.topic_root)}/#"
             if mqtt
             else "  MQTT:                            off (set MQTT_HOST=... to publish; records wait in the buffer)"
         ),

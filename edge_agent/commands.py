@@ -55,7 +55,7 @@ from edge_agent.access.roles import Identity, Role, required_role
 from edge_agent.compute.alarms import COMMANDS
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.metrics import Metrics
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.timefmt import iso_utc
 
 _log = logging.getLogger(__name__)

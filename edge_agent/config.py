@@ -44,6 +44,7 @@ from edge_agent.config_checks import check_semantics, plaintext_warnings
 from edge_agent.config_models import AgentFile
 from edge_agent.errors import ConfigError, ConfigIssue
 from edge_agent.redaction import remember_secrets, secrets_in
+from edge_agent.sinks import SINK_TYPES, implied_type
 
 Loc = tuple[str | int, ...]
 
@@ -278,6 +279,11 @@ class _Source:
             for selector in ("type", "driver"):
                 if isinstance(node.get(selector), str):
                     self.selectors[loc] = node[selector]  # pydantic puts it into error paths
+            if len(loc) == 2 and loc[0] == "sinks" and loc not in self.selectors:
+                # `sinks: {mqtt: {...}}`: the name says the type, and pydantic puts that in too.
+                implied = implied_type(str(loc[1]), dict(node))
+                if implied is not None:
+                    self.selectors[loc] = implied
             for key, value in node.items():
                 # Keys are names: `101:` or `1: Die jam` are text to the agent, not numbers.
                 child = (*loc, str(key))
@@ -625,6 +631,12 @@ def _explain(error: Any, *, redact: bool) -> str:
         key = str(error["loc"][-1])
         guess = difflib.get_close_matches(key, _all_field_names(), n=1, cutoff=0.7)
         return f"unknown key '{key}'" + (f"; did you mean '{guess[0]}'?" if guess else "")
+    if kind == "union_tag_not_found" and tuple(error["loc"][:1]) == ("sinks",):
+        types = ", ".join(SINK_TYPES)
+        return (
+            f"required key is missing: the sink's type ({types}); only a sink named after its "
+            "type may leave it out"
+        )
     if kind in ("missing", "union_tag_not_found"):
         return "required key is missing"
     if kind == "union_tag_invalid":

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from edge_agent.compute.expression import Expression, ExpressionError
 from edge_agent.config_models import AgentFile
+from edge_agent.sinks import sink_problems, sink_warnings
 
 Loc = tuple[str | int, ...]
 
@@ -74,32 +75,13 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
     for index, alarm in enumerate(config.alarms):
         if ids.index(alarm.id) != index:
             problems.append((("alarms", index, "id"), f"alarm id '{alarm.id}' is used twice"))
+    problems += sink_problems(config)
     return problems
 
 
 def plaintext_warnings(config: AgentFile) -> list[tuple[Loc, str]]:
     """Passwords and tokens that would cross the network readable: valid, but to be fixed."""
-    warnings: list[tuple[Loc, str]] = []
-    mqtt, influx = config.sinks.mqtt, config.sinks.influxdb
-    if mqtt is not None and mqtt.enabled and _has_secret(mqtt.password) and mqtt.tls is None:
-        warnings.append(
-            (
-                ("sinks", "mqtt", "password"),
-                "the password goes to the broker without TLS, readable by anyone on the "
-                "network; add tls: {ca_file: ...} (the broker's TLS port is usually 8883)",
-            )
-        )
-    if influx is not None and influx.enabled and influx.url.lower().startswith("http://"):
-        # v2 sends its token, v1 its user's password (basic auth): either readable on the wire.
-        secret = "token" if influx.api == "v2" else "password"
-        if _has_secret(getattr(influx, secret)):
-            warnings.append(
-                (
-                    ("sinks", "influxdb", "url"),
-                    f"the {secret} goes to InfluxDB over http://, readable by anyone on the "
-                    "network; use an https:// URL",
-                )
-            )
+    warnings: list[tuple[Loc, str]] = sink_warnings(config)
     for name, device in config.devices.items():
         if device.driver != "opcua" or not _has_secret(device.password):
             continue

@@ -20,10 +20,8 @@ __all__ = [
     "DeviceConfig",
     "EwmaAlarmConfig",
     "HttpConfig",
-    "InfluxSinkConfig",
     "LimitAlarmConfig",
     "MachineConfig",
-    "MqttSinkConfig",
     "PlannedDowntimeConfig",
     "RateAlarmConfig",
     "ReasonConfig",
@@ -32,7 +30,6 @@ __all__ = [
     "SinksConfig",
     "StateRulesConfig",
     "SystemAlarmConfig",
-    "TlsConfig",
     "TrendAlarmConfig",
     "VibrationZoneAlarmConfig",
 ]
@@ -45,7 +42,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     BeforeValidator,
     Field,
-    SecretStr,
     StringConstraints,
     field_validator,
     model_validator,
@@ -61,6 +57,7 @@ from edge_agent.config_types import (
     Switch,
     TagRef,
 )
+from edge_agent.sinks import SinkConfig, with_implied_types
 
 # ----------------------------------------------------------------------------------------- agent
 
@@ -523,99 +520,9 @@ class AlarmFloodConfig(ConfigModel):
 
 # ----------------------------------------------------------------------------------------- sinks
 
-
-class TlsConfig(ConfigModel):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    insecure: bool = Field(False, description="Skip the server name check (test benches only).")
-
-
-class MqttSinkConfig(ConfigModel):
-    enabled: Switch = Field(
-        True, description="Off when false or empty (e.g. an unset ${MQTT_HOST:+true})."
-    )
-    host: str = "localhost"
-    port: Port = 1883
-    client_id: str | None = Field(None, description="Default: the agent id.")
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: TlsConfig | None = None
-    qos: Literal[0, 1, 2] = Field(
-        1, description="1: nothing is lost; 0 only for values that may be."
-    )
-    keepalive_s: int = Field(30, ge=5, le=3600)
-    raw_values: Literal["per_poll", "per_tag"] = Field(
-        "per_poll",
-        description="per_poll: one message per device poll; per_tag: one message per tag.",
-    )
-    retain_values: bool = Field(
-        False, description="Retain raw value messages too (states always are)."
-    )
-    batch_records: int = Field(
-        500, ge=1, le=100000, description="Records taken from the buffer at once."
-    )
-    flush_interval_s: float = Field(
-        0.0,
-        ge=0,
-        le=60,
-        description="Wait up to this long for more records before publishing (fewer, larger "
-        "deliveries); 0 publishes each as soon as it is buffered.",
-    )
-
-
-class InfluxSinkConfig(ConfigModel):
-    enabled: Switch = Field(True, description="Off when false or empty.")
-    api: Literal["v2", "v1"] = Field(
-        "v2",
-        description="v2: InfluxDB 2.x/3.x (or 1.8+), /api/v2/write with org, bucket and token; "
-        "v1: InfluxDB 1.x, /write with database, retention_policy, username and password.",
-    )
-    url: str = Field(
-        "http://localhost:8086", description="The server's address, e.g. http://influx:8086."
-    )
-    token: SecretStr | None = Field(
-        None, description="v2: API token; use ${INFLUX_TOKEN} or ${file:/path}."
-    )
-    org: str = Field("", description="v2: organisation.")
-    bucket: str = Field("edge", description="v2: bucket.")
-    database: str | None = Field(None, description="v1: database (required with api: v1).")
-    retention_policy: str | None = Field(
-        None, description="v1: retention policy; default the database's default."
-    )
-    username: str | None = Field(None, description="v1: user, when the server has auth on.")
-    password: SecretStr | None = Field(
-        None, description="v1: password; use ${INFLUX_PASSWORD} or ${file:/path}."
-    )
-    timeout_s: float = Field(10.0, gt=0, le=300)
-    verify_ssl: bool = True
-    batch_records: int = Field(
-        500, ge=1, le=100000, description="Records taken from the buffer at once."
-    )
-    flush_interval_s: float = Field(
-        1.0,
-        ge=0,
-        le=60,
-        description="Wait up to this long for `batch_records` to gather before a write: one "
-        "request a second instead of one per poll; 0 writes each as soon as it is buffered.",
-    )
-
-    @model_validator(mode="after")
-    def _api_fields(self) -> InfluxSinkConfig:
-        if self.api == "v1" and not self.database:
-            raise ValueError("api v1 needs 'database' (the InfluxDB 1.x database to write to)")
-        v1_only = [k for k in ("database", "retention_policy", "username") if getattr(self, k)]
-        if self.api == "v2" and (v1_only or self.password is not None):
-            names = ", ".join([*v1_only, *(["password"] if self.password is not None else [])])
-            raise ValueError(f"{names}: for api v1 (InfluxDB 1.x); api v2 takes org, bucket, token")
-        if self.api == "v1" and self.token is not None:
-            raise ValueError("token is for api v2; InfluxDB 1.x takes username and password")
-        return self
-
-
-class SinksConfig(ConfigModel):
-    mqtt: MqttSinkConfig | None = None
-    influxdb: InfluxSinkConfig | None = None
+# Instances by name; each sink type's model lives in its folder (edge_agent/sinks/<type>/), the
+# union of them comes from the registry (edge_agent/sinks/__init__.py).
+SinksConfig = Annotated[dict[Name, SinkConfig], BeforeValidator(with_implied_types)]
 
 
 # ------------------------------------------------------------------------------------------ file
@@ -647,4 +554,4 @@ class AgentFile(ConfigModel):
         default_factory=list
     )
     alarm_flood: AlarmFloodConfig = AlarmFloodConfig()
-    sinks: SinksConfig = SinksConfig()
+    sinks: SinksConfig = Field(default_factory=dict)

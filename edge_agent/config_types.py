@@ -15,11 +15,22 @@ __all__ = [
     "Port",
     "Switch",
     "TagRef",
+    "TlsConfig",
+    "TopicPrefix",
 ]
 
+import re
+from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 Name = Annotated[
     str,
@@ -60,3 +71,24 @@ DisplayName = Annotated[
         "topics and queries. Default: the id."
     ),
 ]
+
+
+def _plain_topic_prefix(value: str) -> str:
+    if not value or value.startswith("/") or value.endswith("/") or re.search(r"[#+\s]", value):
+        raise ValueError(
+            "a topic prefix is non-empty, has no leading or trailing '/', "
+            "no wildcards (+ #) and no spaces"
+        )
+    return value
+
+
+TopicPrefix = Annotated[str, AfterValidator(_plain_topic_prefix)]
+
+
+class TlsConfig(ConfigModel):
+    """TLS towards a server (an MQTT broker): whom to trust, and the agent's own certificate."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = Field(False, description="Skip the server name check (test benches only).")

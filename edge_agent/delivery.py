@@ -3,6 +3,9 @@
 A batch the server refuses for its content (an HTTP 4xx such as 400, 413 or 422) is split in
 halves until the refused records are alone; those are quarantined, the rest is delivered in order.
 So one bad record costs a few extra requests, never a queue that stops for good.
+
+A record of a kind this version does not know (a buffer written by a newer version) is not handed
+to the sink: it is passed over, counted (edge_sink_unknown_kind_records) and logged once per kind.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import time
 from edge_agent.backoff import Backoff
 from edge_agent.errors import ConnectError, RejectedError
 from edge_agent.metrics import Metrics
-from edge_agent.outbox import Outbox, StoredRecord
+from edge_agent.outbox import Outbox
+from edge_agent.records import StoredRecord, known_kind
 from edge_agent.sinks import Sink
+from edge_agent.sinks.base import ExplainsWaiting
 
 _log = logging.getLogger(__name__)
 _QUARANTINE_LOG_EVERY_S = 60.0  # at most one log line a minute about refused records, per sink
@@ -44,11 +49,13 @@ class SinkRunner:
         self.last_refusal: str | None = None
         self._quarantine_logged_at = -_QUARANTINE_LOG_EVERY_S
         self._quarantined_since_log = 0
+        self._unknown_logged: set[str] = set()
         for family in (
             metrics.delivered,
             metrics.sink_errors,
             metrics.dropped,
             metrics.quarantined,
+            metrics.unknown_kinds,
         ):
             family.labels(sink.name)  # shown as 0 from the start, not absent until the first one
 
@@ -64,6 +71,8 @@ class SinkRunner:
         # MQTT waits for its broker inside one delivery (paho resends after reconnecting): no
         # failed request to report then, only a link that is down.
         if self.pending and not self.sink.connected:
+            if isinstance(self.sink, ExplainsWaiting) and (why := self.sink.waiting):
+                return why
             return f"not connected to {self.sink.endpoint}"
         return None
 
@@ -103,8 +112,10 @@ class SinkRunner:
         parts = [batch]
         while parts:
             part = parts.pop()
+            known = [r for r in part if known_kind(r.kind) is not None]
             try:
-                await self.sink.deliver(part)
+                if known:
+                    await self.sink.deliver(known)
             except RejectedError as exc:
                 if len(part) == 1:
                     await self._quarantine(part[0], str(exc))
@@ -124,7 +135,25 @@ class SinkRunner:
     async def _delivered(self, part: list[StoredRecord]) -> None:
         self.cursor = part[-1].seq
         await self.outbox.ack(self.sink.name, self.cursor)
-        self.metrics.delivered.labels(self.sink.name).inc(len(part))
+        unknown = [r for r in part if known_kind(r.kind) is None]
+        self.metrics.delivered.labels(self.sink.name).inc(len(part) - len(unknown))
+        if unknown:
+            self._passed_over(unknown)
+
+    def _passed_over(self, unknown: list[StoredRecord]) -> None:
+        self.metrics.unknown_kinds.labels(self.sink.name).inc(len(unknown))
+        for record in unknown:
+            if record.kind in self._unknown_logged:
+                continue
+            self._unknown_logged.add(record.kind)
+            _log.warning(
+                "%s: records of kind %r (seq %d and maybe more) are of a kind this version does "
+                "not know (a buffer written by a newer version?): passed over, not sent; "
+                "counted in edge_sink_unknown_kind_records",
+                self.sink.name,
+                record.kind[:40],
+                record.seq,
+            )
 
     async def _quarantine(self, record: StoredRecord, error: str) -> None:
         await self.outbox.quarantine(self.sink.name, record, error)

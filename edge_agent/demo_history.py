@@ -33,7 +33,7 @@ from edge_agent.compute.state import StateTracker
 from edge_agent.config_models import AgentFile
 from edge_agent.history import HistoryStore
 from edge_agent.history.rows import kept
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.samples import SampleBatch
 
 _log = logging.getLogger(__name__)

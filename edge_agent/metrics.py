@@ -64,6 +64,13 @@ class Metrics:
             ["sink"],
             registry=r,
         )
+        self.unknown_kinds = Counter(
+            "edge_sink_unknown_kind_records",
+            "Records of a kind this version does not know (a buffer written by a newer "
+            "version), passed over unsent",
+            ["sink"],
+            registry=r,
+        )
         self.oldest_pending = Gauge(
             "edge_sink_oldest_pending_seconds",
             "How long the oldest record not yet confirmed has waited in the buffer",

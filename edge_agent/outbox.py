@@ -22,8 +22,6 @@ from __future__ import annotations
 __all__ = [
     "BufferInUseError",
     "Outbox",
-    "Record",
-    "StoredRecord",
     "file_bytes",
     "read_quarantine",
 ]
@@ -40,7 +38,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -48,6 +45,7 @@ from edge_agent.backoff import Backoff
 from edge_agent.commit_times import CommitTimes
 from edge_agent.errors import EdgeAgentError
 from edge_agent.private_files import private_dir, private_file
+from edge_agent.records import Record, StoredRecord
 from edge_agent.sqlite_files import connect_private, file_bytes, is_damage, move_aside
 
 _log = logging.getLogger(__name__)
@@ -136,30 +134,6 @@ def _rollback(db: sqlite3.Connection) -> None:
     # ROLLBACK would raise and hide the real reason.
     if db.in_transaction:
         db.execute("ROLLBACK")
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """Something to deliver: raw values of one poll, a state change, an OEE window, an alarm."""
-
-    kind: str
-    key: str  # what it is about: a device or machine name, used for routing (topics)
-    ts_ns: int
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    """A record as the buffer hands it to a sink: with its sequence number, body still as JSON."""
-
-    seq: int
-    ts_ns: int
-    kind: str
-    key: str
-    body: str
-
-    def decoded(self) -> dict[str, Any]:
-        return json.loads(self.body)  # type: ignore[no-any-return]
 
 
 class Outbox:
@@ -305,7 +279,8 @@ class Outbox:
 
     def _rows(self, batch: list[Record]) -> tuple[list[Record], list[tuple[int, str, str, str]]]:
         """The records that can be stored, and their rows (one for one)."""
-        kept, rows = [], []
+        kept: list[Record] = []
+        rows: list[tuple[int, str, str, str]] = []
         for r in batch:
             try:
                 body = json.dumps(
@@ -521,9 +496,19 @@ class Outbox:
         """This installation's id (16 hex digits): made at the first start, kept in the file.
 
         It outlives restarts and crashes with the buffer, and no other agent has it, since each
-        has its own buffer file. The MQTT status carries it (see edge_agent.sinks.mqtt_status).
+        has its own buffer file. The MQTT status carries it (see edge_agent.sinks.mqtt.status).
         """
         return await self._run(self._instance_id, secrets.token_hex(8))
+
+    async def meta(self, key: str) -> str | None:
+        """A value kept in the file's `meta` table (beside the instance id), None if never set."""
+        return await self._run(self._get_meta, key)
+
+    def put_meta_now(self, key: str, value: str, timeout_s: float = 5.0) -> None:
+        """Keep `value` under `key` in `meta` before returning: for a thread other than the event
+        loop's (a Sparkplug sink keeps its bdSeq from paho's, before each CONNECT). Raises
+        RuntimeError once the buffer is closed, TimeoutError when its thread is held up."""
+        self._executor.submit(self._put_meta, key, value).result(timeout_s)
 
     async def stats(self) -> dict[str, int]:
         return await self._run(self._stats)
@@ -799,6 +784,17 @@ class Outbox:
         db = self._conn()  # autocommit: kept at once, before any broker sees it
         db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?)", (new,))
         return str(db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()[0])
+
+    def _get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _put_meta(self, key: str, value: str) -> None:
+        self._conn().execute(  # autocommit: kept at once
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def _load_state(self, key: str) -> str | None:
         row = self._conn().execute("SELECT body FROM saved_state WHERE key = ?", (key,)).fetchone()

@@ -13,11 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from drivers.base import Driver, Reading
+from drivers.base import Changes, Driver, Reading
 from edge_agent.backoff import Backoff
 from edge_agent.errors import ConnectError
 from edge_agent.metrics import Metrics
-from edge_agent.outbox import Record
+from edge_agent.records import Kind, Record
 from edge_agent.samples import Quality, SampleBatch
 
 _log = logging.getLogger(__name__)
@@ -35,8 +35,14 @@ class DevicePoller:
         on_record: Callable[[Record], None],
         metrics: Metrics,
         paused: Callable[[], bool] | None = None,
+        on_changes: Callable[[Changes], None] | None = None,
     ) -> None:
         self.name = name
+        # A driver that also reports values by itself (OPC UA subscriptions) reports them here,
+        # so that a full buffer, the metrics and the quality rules apply to them as to polls.
+        self.on_changes = on_changes
+        if on_changes is not None and hasattr(driver, "listener"):
+            driver.listener = self.push
         self.paused = paused  # true while polling must wait (the buffer is full)
         self._pausing = False
         self._stopping = False
@@ -97,12 +103,24 @@ class DevicePoller:
                 "device %s: the poll in progress did not end when cut off; left behind", self.name
             )
 
+    def push(self, changes: Changes) -> None:
+        """Values the device reported by itself, taken by the rules of a poll's: not while the
+        buffer is full (the tags are bad meanwhile), and counted alike."""
+        if self._stopping or self.on_changes is None:
+            return
+        if self.paused is not None and self.paused():
+            self._pause(time.time_ns())
+            return
+        self._resume()
+        self.metrics.values_read.labels(self.name).inc(len(changes.values) - len(changes.quality))
+        self.on_changes(changes)
+
     async def _poll(self) -> None:
         ts_ns = time.time_ns()
         if self.paused is not None and self.paused():
             self._pause(ts_ns)
             return
-        self._pausing = False
+        self._resume()
         self.metrics.polls.labels(self.name).inc()
         started = time.perf_counter()
         try:
@@ -129,6 +147,16 @@ class DevicePoller:
             self._pausing = True
             bad = dict.fromkeys(self.driver.tag_names)
             self.on_batch(SampleBatch(self.name, ts_ns, bad, dict.fromkeys(bad, Quality.BAD)))
+
+    def _resume(self) -> None:
+        if not self._pausing:
+            return
+        self._pausing = False
+        # What changed during the pause was not taken: a driver that reports changes only reads
+        # every tag again at its next poll.
+        reread_all = getattr(self.driver, "reread_all", None)
+        if reread_all is not None:
+            reread_all()
 
     def _deliver(self, ts_ns: int, reading: Reading) -> None:
         values = reading.values
@@ -159,7 +187,7 @@ class DevicePoller:
         self.metrics.device_up.labels(self.name).set(1)
         self.on_record(
             Record(
-                "link",
+                Kind.LINK,
                 self.name,
                 ts_ns,
                 {
@@ -197,7 +225,7 @@ class DevicePoller:
         self._failed_tags = {}
         self.on_record(
             Record(
-                "link",
+                Kind.LINK,
                 self.name,
                 ts_ns,
                 {

@@ -43,12 +43,12 @@ from operator import attrgetter
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from drivers.modbus.config import ModbusTagConfig
 from edge_agent import strict_json
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
-from drivers.modbus.config import ModbusTagConfig
 from edge_agent.errors import EdgeAgentError
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.samples import Quality, SampleBatch, Value
 from edge_agent.timefmt import iso_utc
 

@@ -379,6 +379,10 @@ class OpcUaDriver:
                 # before, caught this per change too).
                 _log.exception("device %s: a data change could not be taken", self.name)
 
+    def reread_all(self) -> None:
+        """The next read takes every tag, subscribed ones too (changes were missed meanwhile)."""
+        self._reread = True
+
     def _overflowed(self) -> None:
         self._lost = "the agent fell behind the server's data changes"
 

@@ -35,7 +35,7 @@ from edge_agent.compute.detectors import (
 from edge_agent.compute.expression import Expression
 from edge_agent.compute.tags import TagTable
 from edge_agent.config_models import AgentFile, AlarmConfig, AlarmFloodConfig, SystemAlarmConfig
-from edge_agent.outbox import Record
+from edge_agent.records import Kind, Record
 from edge_agent.timefmt import iso_utc
 
 _log = logging.getLogger(__name__)
@@ -259,7 +259,7 @@ class Alarm:
             "detail_key": self.detail_key,
             "detail_args": self.detail_args,
         }
-        return Record("alarm", c.id, t_ns, body)
+        return Record(Kind.ALARM, c.id, t_ns, body)
 
     def to_state(self) -> dict[str, Any]:
         keep = (
@@ -585,7 +585,7 @@ class FloodGuard:
             "since": iso_utc(self.flooding_since_ns or t_ns),
             "held_records": self.held_count,
         }
-        return Record("alarm_flood", "flood", t_ns, body)
+        return Record(Kind.ALARM_FLOOD, "flood", t_ns, body)
 
     def to_state(self) -> dict[str, Any]:
         # Held records are part of the state: a restart during a flood must not lose them.
@@ -604,7 +604,7 @@ class FloodGuard:
         for key, (kind, record_key, ts_ns, body) in state.get("held", {}).items():
             if has_non_finite(body):  # saved by an older version: the number is unknown
                 body = {k: _finite_or_none(v) for k, v in body.items()}
-            self.held[key] = Record(kind, record_key, ts_ns, body)
+            self.held[key] = Record(Kind(kind), record_key, ts_ns, body)
         self.held_count = state.get("held_count", 0)
 
 
@@ -676,4 +676,4 @@ def _condition_record(alarm: Alarm, t_ns: int, condition: dict[str, Any]) -> Rec
         "value": alarm.value,
         **condition,
     }
-    return Record("condition", c.id, t_ns, body)
+    return Record(Kind.CONDITION, c.id, t_ns, body)

@@ -18,7 +18,7 @@ from edge_agent.compute.oee import OeeTracker
 from edge_agent.compute.state import MachineState, StateTracker
 from edge_agent.compute.tags import TagTable
 from edge_agent.config_models import AgentFile
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.samples import Quality, SampleBatch
 
 _ALARMS = "\x00alarms"  # marks alarm events due at a batch's instant (no machine has this name)

@@ -22,7 +22,7 @@ from typing import Any
 
 from edge_agent.compute.calendar import NS, Calendar, hour_start_ns
 from edge_agent.config_models import MachineConfig
-from edge_agent.outbox import Record
+from edge_agent.records import Kind, Record
 from edge_agent.timefmt import iso_utc
 
 STOPS = ("idle", "down")
@@ -329,7 +329,7 @@ class OeeTracker:
             "end": iso_utc(end_ns),
             "duration_s": round((end_ns - p.start_ns) / NS, 3),
         }
-        return Record("downtime", self.name, end_ns, body)
+        return Record(Kind.DOWNTIME, self.name, end_ns, body)
 
     def _record(self, w: Window, now_ns: int, *, final: bool) -> Record:
         figures = self._figures(w, now_ns, final)
@@ -342,7 +342,7 @@ class OeeTracker:
             "final": final,
             **figures,
         }
-        return Record("oee", self.name, now_ns, body)
+        return Record(Kind.OEE, self.name, now_ns, body)
 
     def _figures(self, w: Window, now_ns: int, final: bool) -> dict[str, Any]:
         acc = Window(

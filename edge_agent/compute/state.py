@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from edge_agent.compute.expression import Expression
 from edge_agent.compute.tags import TagTable
 from edge_agent.config_models import MachineConfig
-from edge_agent.outbox import Record
+from edge_agent.records import Kind, Record
 from edge_agent.samples import Value
 from edge_agent.timefmt import iso_utc
 
@@ -85,7 +85,7 @@ class StateTracker:
                 "end": iso_utc(now_ns),
                 "duration_s": round((now_ns - current.since_ns) / 1e9, 3),
             }
-        return Record("state", self.name, now_ns, body)
+        return Record(Kind.STATE, self.name, now_ns, body)
 
     def _classify(self, tags: TagTable, planned: str | None) -> tuple[str, str | None, str | None]:
         if planned is not None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 
 _log = logging.getLogger(__name__)
 NS = 1_000_000_000

@@ -30,8 +30,8 @@ from edge_agent.backoff import Backoff
 from edge_agent.history import corrections, queries
 from edge_agent.history.corrections import Busy, Choice, Correction
 from edge_agent.history.rows import Rows, kept, to_rows
-from edge_agent.outbox import Record
 from edge_agent.private_files import private_dir
+from edge_agent.records import Record
 from edge_agent.sqlite_files import connect_private, file_bytes, is_damage, move_aside
 from edge_agent.timefmt import iso_utc
 

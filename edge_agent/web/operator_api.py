@@ -26,7 +26,7 @@ from edge_agent.compute.oee import UNCLASSIFIED, OeeTracker, window_busy
 from edge_agent.config_models import AgentFile
 from edge_agent.history.corrections import Busy, Choice, Correction, CorrectionError
 from edge_agent.http import Action
-from edge_agent.outbox import Record
+from edge_agent.records import Kind, Record
 
 _log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -92,7 +92,7 @@ class OperatorApi:
         opened = tracker.reclassify(start, end, correction.old, correction.new)
         records = self._closed(machine, correction)
         assert correction.downtime is not None
-        records.append(Record("downtime", machine, end, correction.downtime))
+        records.append(Record(Kind.DOWNTIME, machine, end, correction.downtime))
         records += tracker.running_records(opened) if tracker.clock_ns is not None else []
         self.publish(records)
         _log.info(
@@ -191,7 +191,7 @@ class OperatorApi:
 
     def _closed(self, machine: str, correction: Correction) -> list[Record]:
         """Corrected closed windows with the time stamps they were first published with."""
-        return [Record("oee", machine, ts_ns, body) for ts_ns, body in correction.windows]
+        return [Record(Kind.OEE, machine, ts_ns, body) for ts_ns, body in correction.windows]
 
 
 def _stop_id(text: str) -> int:

@@ -63,13 +63,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_agent.config_models import InfluxSinkConfig, MqttSinkConfig
 from edge_agent.delivery import SinkRunner
 from edge_agent.metrics import Metrics
-from edge_agent.outbox import Outbox, Record
+from edge_agent.outbox import Outbox
+from edge_agent.records import Record
 from edge_agent.sinks import Sink
-from edge_agent.sinks.influx import InfluxSink
-from edge_agent.sinks.mqtt import MqttSink
+from edge_agent.sinks.influxdb.config import InfluxSinkConfig
+from edge_agent.sinks.influxdb.sink import InfluxSink
+from edge_agent.sinks.mqtt.config import MqttSinkConfig
+from edge_agent.sinks.mqtt.sink import MqttSink
 from tests.bench.common import ask, close_helper, run_interruptibly
 from tests.support.servers import Mosquitto, VictoriaMetrics, free_port
 

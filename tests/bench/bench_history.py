@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.history import HistoryStore, file_bytes, queries
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.timefmt import iso_utc
 
 S = 1_000_000_000

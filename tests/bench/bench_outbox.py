@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_agent.outbox import Outbox, Record
+from edge_agent.outbox import Outbox
+from edge_agent.records import Record
 
 
 def record(i: int) -> Record:

@@ -14,7 +14,7 @@ import pytest
 from edge_agent.compute.detectors import DETAILS
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.samples import SampleBatch
 from edge_agent.timefmt import iso_utc
 

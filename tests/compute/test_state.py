@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.samples import Quality, SampleBatch
 
 S = 1_000_000_000

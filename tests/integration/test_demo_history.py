@@ -18,7 +18,7 @@ from edge_agent.config import load_config
 from edge_agent.config_models import AgentFile
 from edge_agent.demo_history import fill_history, prefill
 from edge_agent.history import HistoryStore
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.timefmt import iso_utc
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"

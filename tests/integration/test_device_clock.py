@@ -16,7 +16,7 @@ from pathlib import Path
 from asyncua import ua
 
 from drivers.sim.opcua_press import NAMESPACE, OpcUaPress, serve_opcua_press
-from edge_agent.outbox import StoredRecord
+from edge_agent.records import StoredRecord
 from tests.integration.test_pipeline import running, write_config
 from tests.support.servers import free_port
 

@@ -36,9 +36,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from drivers.sim.server import SimulatedDevice, serve_tcp
-from edge_agent.config_models import MqttSinkConfig
-from edge_agent.sinks.mqtt import MqttSink
-from edge_agent.sinks.mqtt_status import Finding, offline_payload, online_payload
+from edge_agent.sinks.mqtt.config import MqttSinkConfig
+from edge_agent.sinks.mqtt.sink import MqttSink
+from edge_agent.sinks.mqtt.status import Finding, offline_payload, online_payload
 from tests.integration.test_mqtt_commands import READER, secret, shipped_broker
 from tests.support.dead_link import DeadLinkRelay
 from tests.support.fixed_device import device_yaml, fixed_image

@@ -15,8 +15,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from edge_agent.outbox import StoredRecord
-from edge_agent.sinks.lineproto import lines_for
+from edge_agent.records import StoredRecord
+from edge_agent.sinks.influxdb.lineproto import lines_for
 from tests.support.servers import InfluxDB1
 
 T0 = 1_796_083_200_000  # 2026-12-01T00:00:00Z, ms

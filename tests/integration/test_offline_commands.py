@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge_agent.outbox import Outbox, Record
+from edge_agent.outbox import Outbox
+from edge_agent.records import Record
 
 CONFIG = """agent:
   id: line1

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.sinks.sparkplug import DataType, EdgeNode, NodeLayout, Payload
 from edge_agent.sinks.sparkplug.codec import put
 from edge_agent.sinks.sparkplug.node import REBIRTH

@@ -42,9 +42,9 @@ from pathlib import Path
 import pytest
 
 from drivers.sim.server import serve_tcp
-from edge_agent.config_models import MqttSinkConfig
-from edge_agent.outbox import StoredRecord
-from edge_agent.sinks.mqtt import MqttSink
+from edge_agent.records import StoredRecord
+from edge_agent.sinks.mqtt.config import MqttSinkConfig
+from edge_agent.sinks.mqtt.sink import MqttSink
 from tests.integration.test_kill9 import start_agent, wait_polling
 from tests.integration.test_pipeline import write_config
 from tests.support.bad_modbus import HangingProxy

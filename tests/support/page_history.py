@@ -32,7 +32,8 @@ from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config import load_config
 from edge_agent.config_models import AgentFile
 from edge_agent.history import HistoryStore
-from edge_agent.outbox import Outbox, Record
+from edge_agent.outbox import Outbox
+from edge_agent.records import Record
 from edge_agent.samples import Quality, SampleBatch, Value
 from edge_agent.timefmt import iso_utc
 from tests.support.hot_press import edge_agent

@@ -9,9 +9,9 @@ import pytest
 
 from edge_agent.access.roles import Identity, Role
 from edge_agent.commands import MAX_PAYLOAD_BYTES, MqttCommands
-from edge_agent.config_models import MqttSinkConfig
 from edge_agent.metrics import Metrics
-from edge_agent.sinks.mqtt import VOLATILE_MAX, MqttSink
+from edge_agent.sinks.mqtt.config import MqttSinkConfig
+from edge_agent.sinks.mqtt.sink import VOLATILE_MAX, MqttSink
 
 ROOT = "edge/press1"
 OPERATOR = f"{ROOT}/commands/alarms/operator"
@@ -189,7 +189,7 @@ def test_the_volatile_queue_keeps_the_newest_replies() -> None:
     sink = MqttSink(MqttSinkConfig.model_validate({}), "press1", ROOT)
     kept = [sink.publish_volatile(f"{ROOT}/x", str(i)) for i in range(VOLATILE_MAX + 5)]
     assert kept == [True] * VOLATILE_MAX + [False] * 5
-    assert [p for _, p in sink._volatile] == [str(i) for i in range(5, VOLATILE_MAX + 5)]
+    assert [p for _, p in sink.transport._volatile] == [str(i) for i in range(5, VOLATILE_MAX + 5)]
 
 
 def test_a_token_names_the_sender_and_both_roles_must_allow() -> None:

@@ -165,10 +165,10 @@ def test_demo_config_loads(clean_env: pytest.MonkeyPatch) -> None:
     assert config.machines["press2"].state.running == "press2.running"
     assert config.machines["press2"].reasons["1"].text == "Die jam"
     assert config.machines["press2"].calendar == "plant"
-    assert config.sinks.mqtt is not None and not config.sinks.mqtt.enabled
-    assert config.sinks.influxdb is not None and not config.sinks.influxdb.enabled
-    assert config.sinks.mqtt.password is not None
-    assert config.sinks.mqtt.password.get_secret_value() == ""
+    assert config.sinks["mqtt"] is not None and not config.sinks["mqtt"].enabled
+    assert config.sinks["influxdb"] is not None and not config.sinks["influxdb"].enabled
+    assert config.sinks["mqtt"].password is not None
+    assert config.sinks["mqtt"].password.get_secret_value() == ""
 
 
 def test_demo_config_takes_the_environment(clean_env: pytest.MonkeyPatch) -> None:
@@ -176,9 +176,9 @@ def test_demo_config_takes_the_environment(clean_env: pytest.MonkeyPatch) -> Non
     clean_env.setenv("MQTT_PORT", "8883")
     clean_env.setenv("EDGE_AGENT_HTTP_PORT", "9090")
     config = load_config(DEMO)
-    assert config.sinks.mqtt is not None
-    assert config.sinks.mqtt.enabled is True
-    assert (config.sinks.mqtt.host, config.sinks.mqtt.port) == ("broker.plant.local", 8883)
+    assert config.sinks["mqtt"] is not None
+    assert config.sinks["mqtt"].enabled is True
+    assert (config.sinks["mqtt"].host, config.sinks["mqtt"].port) == ("broker.plant.local", 8883)
     assert config.agent.http.port == 9090
 
 
@@ -237,8 +237,8 @@ def test_variables_inside_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("INFLUX_PORT", "8087")
     path = _write(tmp_path, _config_text(url="https://${INFLUX_HOST}:${INFLUX_PORT}/"))
     config = load_config(path)
-    assert config.sinks.influxdb is not None
-    assert config.sinks.influxdb.url == "https://influx.plant.local:8087/"
+    assert config.sinks["influxdb"] is not None
+    assert config.sinks["influxdb"].url == "https://influx.plant.local:8087/"
 
 
 def test_unset_variable_is_an_issue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -267,15 +267,15 @@ def test_default_form(
     config = load_config(
         _write(tmp_path, _config_text(url="${INFLUX_URL_XYZ:-http://localhost:8086}"))
     )
-    assert config.sinks.influxdb is not None
-    assert config.sinks.influxdb.url == expected
+    assert config.sinks["influxdb"] is not None
+    assert config.sinks["influxdb"].url == expected
 
 
 def test_default_form_empty_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("INFLUX_ORG_XYZ", raising=False)
     config = load_config(_write(tmp_path, _config_text(org="${INFLUX_ORG_XYZ:-}")))
-    assert config.sinks.influxdb is not None
-    assert config.sinks.influxdb.org == ""
+    assert config.sinks["influxdb"] is not None
+    assert config.sinks["influxdb"].org == ""
 
 
 @pytest.mark.parametrize(
@@ -292,8 +292,8 @@ def test_alternative_form(
     else:
         monkeypatch.setenv("MQTT_HOST_XYZ", value)
     config = load_config(_write(tmp_path, _config_text(enabled="${MQTT_HOST_XYZ:+true}")))
-    assert config.sinks.mqtt is not None
-    assert config.sinks.mqtt.enabled is enabled
+    assert config.sinks["mqtt"] is not None
+    assert config.sinks["mqtt"].enabled is enabled
 
 
 def test_required_form_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -327,11 +327,11 @@ def test_escaped_dollar_brace_is_literal(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.delenv("NOT_A_VAR_XYZ", raising=False)
     path = _write(tmp_path, _config_text(org='"$${NOT_A_VAR_XYZ}"', password="pa$$word"))
     config = load_config(path)
-    assert config.sinks.influxdb is not None and config.sinks.mqtt is not None
-    assert config.sinks.influxdb.org == "${NOT_A_VAR_XYZ}"
-    assert config.sinks.mqtt.password is not None
+    assert config.sinks["influxdb"] is not None and config.sinks["mqtt"] is not None
+    assert config.sinks["influxdb"].org == "${NOT_A_VAR_XYZ}"
+    assert config.sinks["mqtt"].password is not None
     # `$$` without a brace is left alone.
-    assert config.sinks.mqtt.password.get_secret_value() == "pa$$word"
+    assert config.sinks["mqtt"].password.get_secret_value() == "pa$$word"
 
 
 def test_substituted_values_are_not_expanded_again(
@@ -339,8 +339,8 @@ def test_substituted_values_are_not_expanded_again(
 ) -> None:
     monkeypatch.setenv("INFLUX_ORG_XYZ", "${HOME}")
     config = load_config(_write(tmp_path, _config_text(org="${INFLUX_ORG_XYZ}")))
-    assert config.sinks.influxdb is not None
-    assert config.sinks.influxdb.org == "${HOME}"
+    assert config.sinks["influxdb"] is not None
+    assert config.sinks["influxdb"].org == "${HOME}"
 
 
 def test_malformed_reference(tmp_path: Path) -> None:
@@ -367,9 +367,9 @@ def secret_file(tmp_path: Path) -> Path:
 
 def test_secret_from_file(tmp_path: Path, secret_file: Path) -> None:
     config = load_config(_write(tmp_path, _config_text(password=f"${{file:{secret_file}}}")))
-    assert config.sinks.mqtt is not None and config.sinks.mqtt.password is not None
+    assert config.sinks["mqtt"] is not None and config.sinks["mqtt"].password is not None
     # The trailing newline of the file is not part of the secret.
-    assert config.sinks.mqtt.password.get_secret_value() == SECRET
+    assert config.sinks["mqtt"].password.get_secret_value() == SECRET
     assert SECRET not in repr(config)
     assert SECRET not in str(config)
 

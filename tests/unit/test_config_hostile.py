@@ -532,7 +532,7 @@ def test_env_example_placeholders_are_refused(
     monkeypatch.setenv("INFLUX_TOKEN", "t0ken-from-the-vault")
     config, warnings = load_config_with_warnings(tmp_path / "agent.yaml")
     assert warnings == []
-    assert config.sinks.mqtt is not None and config.sinks.mqtt.port == 8883
+    assert config.sinks["mqtt"] is not None and config.sinks["mqtt"].port == 8883
 
 
 def test_env_example_tells_to_replace_the_placeholders() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from edge_agent.history import HistoryStore
 from edge_agent.history.rows import iso_ms
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.timefmt import iso_utc
 
 S = 1_000_000_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from edge_agent.outbox import StoredRecord
-from edge_agent.sinks.lineproto import lines_for
+from edge_agent.records import StoredRecord
+from edge_agent.sinks.influxdb.lineproto import lines_for
 
 
 def stored(

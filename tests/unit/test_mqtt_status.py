@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edge_agent.sinks.mqtt_status import (
+from edge_agent.sinks.mqtt.status import (
     Finding,
     Status,
     judge,

@@ -14,12 +14,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from edge_agent.config_models import MqttSinkConfig
 from edge_agent.http import LocalServer
 from edge_agent.metrics import Metrics
-from edge_agent.outbox import StoredRecord
-from edge_agent.sinks.lineproto import lines_for
-from edge_agent.sinks.mqtt import messages_for
+from edge_agent.records import StoredRecord
+from edge_agent.sinks.influxdb.lineproto import lines_for
+from edge_agent.sinks.mqtt.config import MqttSinkConfig
+from edge_agent.sinks.mqtt.layout import messages_for
 
 VALUES = {
     "device": "plc",

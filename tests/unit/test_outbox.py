@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_agent.outbox import Outbox, Record
+from edge_agent.outbox import Outbox
+from edge_agent.records import Record
 
 
 def rec(i: int) -> Record:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.outbox import BufferInUseError, Outbox, Record
+from edge_agent.outbox import BufferInUseError, Outbox
+from edge_agent.records import Record
 
 
 def rec(i: int, **extra: object) -> Record:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sqlite3
 import stat
 from pathlib import Path
+
+import pytest
 
 from edge_agent.outbox import Outbox
 
@@ -54,3 +57,25 @@ async def test_two_buffers_are_two_installations(tmp_path: Path) -> None:
     assert await instance_of(tmp_path / "pc1" / "outbox.db") != await instance_of(
         tmp_path / "pc2" / "outbox.db"
     )
+
+
+async def test_other_values_kept_beside_it_from_any_thread(tmp_path: Path) -> None:
+    """The meta table also keeps what a sink must not lose (a Sparkplug bdSeq), written from
+    paho's thread before a CONNECT: kept at once, read back after a restart."""
+    path = tmp_path / "outbox.db"
+    box = Outbox(path)
+    await box.open()
+    assert await box.meta("sparkplug:uns:bdSeq") is None
+    await asyncio.to_thread(box.put_meta_now, "sparkplug:uns:bdSeq", "7")
+    await asyncio.to_thread(box.put_meta_now, "sparkplug:uns:bdSeq", "8")
+    made = await box.instance_id()
+    await box.close()
+    with pytest.raises(RuntimeError):  # closed: the sink logs it and connects all the same
+        box.put_meta_now("sparkplug:uns:bdSeq", "9")
+    box = Outbox(path)
+    await box.open()
+    try:
+        assert await box.meta("sparkplug:uns:bdSeq") == "8"
+        assert await box.instance_id() == made
+    finally:
+        await box.close()

@@ -21,14 +21,14 @@ from asyncua import Client, ua
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from drivers.opcua.config import OpcUaDeviceConfig
 from drivers.opcua.driver import OpcUaDriver
 from drivers.opcua.pki import own_certificate, trust
 from edge_agent.cli import _setup_logging
 from edge_agent.config import load_config
-from edge_agent.config_models import InfluxSinkConfig, MqttSinkConfig
-from drivers.opcua.config import OpcUaDeviceConfig
-from edge_agent.outbox import Outbox, Record, StoredRecord
+from edge_agent.outbox import Outbox
 from edge_agent.private_files import private_dir, private_file, write_private
+from edge_agent.records import Record, StoredRecord
 from edge_agent.redaction import (
     SafeLogFormatter,
     remember_secrets,
@@ -36,8 +36,11 @@ from edge_agent.redaction import (
     scrub_tree,
     without_credentials,
 )
-from edge_agent.sinks.influx import InfluxSink
-from edge_agent.sinks.mqtt import MqttSink, messages_for
+from edge_agent.sinks.influxdb.config import InfluxSinkConfig
+from edge_agent.sinks.influxdb.sink import InfluxSink
+from edge_agent.sinks.mqtt.config import MqttSinkConfig
+from edge_agent.sinks.mqtt.layout import messages_for
+from edge_agent.sinks.mqtt.sink import MqttSink
 
 
 def mode(path: Path | str) -> int:

@@ -30,7 +30,7 @@ from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.history import HistoryStore
 from edge_agent.http import Download
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.samples import SampleBatch
 from edge_agent.web.history_api import HistoryApi, QueryError
 from edge_agent.web.reports import ReportApi

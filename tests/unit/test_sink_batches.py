@@ -8,7 +8,8 @@ from pathlib import Path
 
 from edge_agent.delivery import SinkRunner
 from edge_agent.metrics import Metrics
-from edge_agent.outbox import Outbox, Record, StoredRecord
+from edge_agent.outbox import Outbox
+from edge_agent.records import Record, StoredRecord
 
 
 class Recorder:

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from edge_agent.config import load_config
-from edge_agent.outbox import Record, StoredRecord
+from edge_agent.records import Record, StoredRecord
 from edge_agent.sinks.sparkplug import (
     DataType,
     EdgeNode,

@@ -13,7 +13,7 @@ from edge_agent.access.roles import Identity, Role
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
 from edge_agent.history import HistoryStore
-from edge_agent.outbox import Record
+from edge_agent.records import Record
 from edge_agent.samples import SampleBatch
 from edge_agent.web.operator_api import OperatorApi
 

@@ -8,8 +8,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, SecretStr
 
-from edge_agent.config_models import TlsConfig
-from edge_agent.config_types import ConfigModel, Port, Switch
+from edge_agent.config_types import ConfigModel, Port, Switch, TlsConfig
 
 SparkplugInclude = Literal["values", "machines", "oee", "alarms"]
 SPARKPLUG_INCLUDE: tuple[SparkplugInclude, ...] = get_args(SparkplugInclude)
@@ -37,7 +36,10 @@ SparkplugId = Annotated[
 class SparkplugSinkConfig(ConfigModel):
     """An MQTT broker the agent publishes to as a Sparkplug B 3.0 edge node (spBv1.0 topics)."""
 
-    type: Literal["sparkplug"] = Field(description="Which kind of sink this is.")
+    type: Literal["sparkplug"] = Field(
+        "sparkplug",
+        description="Which kind of sink this is; may be left out in a sink named sparkplug.",
+    )
     enabled: Switch = Field(
         True, description="Off when false or empty (e.g. an unset ${SPARKPLUG_HOST:+true})."
     )
@@ -77,6 +79,13 @@ class SparkplugSinkConfig(ConfigModel):
     )
     batch_records: int = Field(
         500, ge=1, le=100000, description="Records taken from the buffer at once."
+    )
+    flush_interval_s: float = Field(
+        0.0,
+        ge=0,
+        le=60,
+        description="Wait up to this long for more records before publishing (fewer NDATA and "
+        "DDATA messages); 0 publishes each as soon as it is buffered.",
     )
 
     def node_id(self, agent_id: str) -> str:

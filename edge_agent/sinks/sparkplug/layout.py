@@ -2,7 +2,7 @@
 
 Edge node metrics (NBIRTH/NDATA), folders separated by '/' as Sparkplug suggests (spec 6.4.2):
 
-  machines/<m>/state, state_code, reason              the machine's state (lineproto's codes)
+  machines/<m>/state, state_code, reason              the machine's state (records' codes)
   machines/<m>/last_stop/state, reason, category, start, duration_s   the last stop that ended
   machines/<m>/oee/<hour|shift>/oee, availability, performance, quality, total_count,
       good_count, reject_count, run_time_s, down_time_s, planned_busy_time_s, start, final

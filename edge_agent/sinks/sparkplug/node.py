@@ -47,6 +47,7 @@ from typing import Any, NamedTuple, Protocol
 from google.protobuf.message import DecodeError
 
 from edge_agent.errors import ConnectError
+from edge_agent.records import Kind
 from edge_agent.samples import Value
 from edge_agent.sinks.sparkplug.codec import fits, inferred, put, read, widened
 from edge_agent.sinks.sparkplug.layout import NodeLayout
@@ -136,6 +137,7 @@ class EdgeNode:
         self.layout = layout
         self._include = layout.include
         self._bd_seq = bd_seq
+        self._bd_seq_before = bd_seq  # before the last will(), for withdraw_will()
         self._registered = False  # will() gave a will for the coming connection
         self._born = False
         self._seq = 0
@@ -187,10 +189,18 @@ class EdgeNode:
         than the previous CONNECT's, 255 → 0 (tck-id-message-flow-edge-node-birth-publish-will-
         message-payload-bdSeq). Ends the current session, if any.
         """
+        self._bd_seq_before = self._bd_seq
         self._bd_seq = 0 if self._bd_seq is None else (self._bd_seq + 1) % 256
         self._registered = True
         self._end_session()
         return self._ndeath(now_ns)
+
+    def withdraw_will(self) -> None:
+        """The CONNECT that the last will() was for never went out (the broker could not be
+        reached): its bdSeq is taken back, for the next CONNECT to carry."""
+        if self._registered and not self._born:
+            self._bd_seq = self._bd_seq_before
+            self._registered = False
 
     def birth(self, now_ns: int) -> list[Message]:
         """NBIRTH and the DBIRTHs that start a session, once connected (and the primary host is
@@ -248,7 +258,7 @@ class EdgeNode:
             self._catch_up(out)
         for record in records:
             body = record.body if isinstance(record.body, dict) else json.loads(record.body)
-            if record.kind == "link":
+            if record.kind == Kind.LINK:
                 self._link(body, record.ts_ns // 1_000_000, historical, out)
                 continue
             updates = updates_for(record.kind, body, record.ts_ns, self._include)
@@ -276,7 +286,7 @@ class EdgeNode:
         within one, catch_up() (or the next live record) sends what changed."""
         for record in records:
             body = record.body if isinstance(record.body, dict) else json.loads(record.body)
-            if record.kind == "link":
+            if record.kind == Kind.LINK:
                 self._learn_link(body, record.ts_ns // 1_000_000)
                 continue
             for update in updates_for(record.kind, body, record.ts_ns, self._include):
@@ -287,6 +297,46 @@ class EdgeNode:
                     self._rebirth_due = True
                 if self._learn(target.metrics[update.name], update) and self._born:
                     self._stale = True
+
+    def latest(self) -> dict[str, Any]:
+        """The newest value of every metric and each device's link, as JSON-able data: saved
+        by the sink, so that the births after a restart carry them (`restore`)."""
+        targets = {"": self._node, **self._devices}
+        return {
+            "metrics": {
+                key: {
+                    name: [m.latest.value, m.latest.quality, m.latest.ts_ms, int(m.datatype)]
+                    for name, m in target.metrics.items()
+                    if m.latest is not None and m.settled
+                }
+                for key, target in targets.items()
+            },
+            "links": {
+                name: [device.up, device.link_ms]
+                for name, device in self._devices.items()
+                if device.link_ms is not None
+            },
+        }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Take what `latest` saved as the newest values known, where nothing newer is: only
+        for metrics and devices this layout declares (a tag removed since stays away)."""
+        for key, points in saved.get("metrics", {}).items():
+            target = self._node if key == "" else self._devices.get(key)
+            if target is None:
+                continue
+            for name, (value, quality, ts_ms, datatype) in points.items():
+                metric = target.metrics.get(name)
+                if metric is None:
+                    continue
+                if not metric.settled:  # an untyped tag: typed by its value before the restart
+                    metric.datatype, metric.settled = DataType(datatype), True
+                    target.seen = True
+                if fits(metric.datatype, value):
+                    self._learn(metric, Update(None, name, value, ts_ms, quality=quality))
+        for name, (up, link_ms) in saved.get("links", {}).items():
+            if name in self._devices:
+                self._learn_link({"device": name, "state": "up" if up else "down"}, link_ms)
 
     # ------------------------------------------------------------------ commands
 

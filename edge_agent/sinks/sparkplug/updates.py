@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Update", "updates_for"]
+__all__ = ["KINDS", "Update", "updates_for"]
 
 import math
 from collections.abc import Callable
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from edge_agent.records import MACHINE_STATE_CODES, Kind, KindTable, NotSent, known_kind
 from edge_agent.samples import Value
-from edge_agent.sinks.lineproto import STATE_CODES
 from edge_agent.sinks.sparkplug.layout import (
     ALARM_METRICS,
     CONDITION_METRICS,
@@ -46,10 +46,13 @@ class Update:
 def updates_for(
     kind: str, body: dict[str, Any], ts_ns: int, include: frozenset[str]
 ) -> list[Update]:
-    mapper = _MAPPERS.get(kind)
-    if mapper is None or _INCLUDED_BY[kind] not in include:
+    """The metric updates of one record; none for kinds that are not metrics, or left out by
+    `include`."""
+    known = known_kind(kind)
+    if known is None or _INCLUDED_BY.get(known) not in include:
         return []
-    return mapper(body, ts_ns // 1_000_000)
+    mapper = KINDS[known]
+    return [] if isinstance(mapper, NotSent) else mapper(body, ts_ns // 1_000_000)
 
 
 def _values(body: dict[str, Any], ts_ms: int) -> list[Update]:
@@ -78,7 +81,7 @@ def _node(
 
 
 def _state(body: dict[str, Any], ts_ms: int) -> list[Update]:
-    values = {**body, "state_code": STATE_CODES.get(body["state"])}
+    values = {**body, "state_code": MACHINE_STATE_CODES.get(body["state"])}
     return _node(MACHINE_METRICS, f"machines/{body['machine']}", values, ts_ms)
 
 
@@ -129,21 +132,26 @@ def _ms(text: str) -> int:
     return round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
-_MAPPERS: dict[str, Callable[[dict[str, Any], int], list[Update]]] = {
-    "values": _values,
-    "state": _state,
-    "downtime": _downtime,
-    "oee": _oee,
-    "alarm": _alarm,
-    "condition": _condition,
-    "alarm_flood": _flood,
+Mapper = Callable[[dict[str, Any], int], list[Update]]
+KINDS: KindTable[Mapper] = {
+    Kind.VALUES: _values,
+    Kind.LINK: NotSent("not a metric: a device's link makes its DBIRTH and DDEATH (node.py)"),
+    Kind.STATE: _state,
+    Kind.DOWNTIME: _downtime,
+    Kind.OEE: _oee,
+    Kind.ALARM: _alarm,
+    Kind.CONDITION: _condition,
+    Kind.ALARM_FLOOD: _flood,
+    Kind.COMMAND_REPLY: NotSent("a reply to a JSON-layout MQTT command, not a metric"),
 }
+"""How each kind of record becomes metric updates."""
+# Which `include:` entry of the configuration each kind of metric belongs to.
 _INCLUDED_BY = {
-    "values": "values",
-    "state": "machines",
-    "downtime": "machines",
-    "oee": "oee",
-    "alarm": "alarms",
-    "condition": "alarms",
-    "alarm_flood": "alarms",
+    Kind.VALUES: "values",
+    Kind.STATE: "machines",
+    Kind.DOWNTIME: "machines",
+    Kind.OEE: "oee",
+    Kind.ALARM: "alarms",
+    Kind.CONDITION: "alarms",
+    Kind.ALARM_FLOOD: "alarms",
 }

@@ -11,7 +11,7 @@ survives restarts and crashes, and two PCs never share one. With it a starting a
 own birth message, left behind by a crash, from another agent that runs under the same id.
 Versions before it published the plain strings `online` and `offline`, which name nobody.
 
-Pure code: no I/O, no clock (see edge_agent.sinks.mqtt_probe for the connection that reads it).
+Pure code: no I/O, no clock (see edge_agent.sinks.mqtt.probe for the connection that reads it).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A second connection with the agent's client id would make the broker drop the first one, so the
 look is taken on a connection of its own (`<client id>-probe-<random>`, clean session, no will,
-the sink's credentials and TLS): it reads the retained `<root>/status` (see mqtt_status) and
+the sink's credentials and TLS): it reads the retained `<root>/status` (see status.py) and
 disconnects. Another installation's `online` may be an agent that is alive, or one that died
 while its broker has not noticed yet: the probe waits for that broker's will, up to 1.5 times the
 keep-alive (plus a margin), and refuses the start if the status is still the other's `online`.
@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 
 from edge_agent.errors import EdgeAgentError
 from edge_agent.redaction import scrub
-from edge_agent.sinks.mqtt_status import (
+from edge_agent.sinks.mqtt.status import (
     Finding,
     Status,
     judge,

@@ -12,7 +12,7 @@ written as bad (quality 0, no value), as the drivers report it.
 
 from __future__ import annotations
 
-__all__ = ["QUALITY_CODES", "STATE_CODES", "lines_for"]
+__all__ = ["KINDS", "QUALITY_CODES", "STATE_CODES", "lines_for"]
 
 import json
 import math
@@ -20,11 +20,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from edge_agent.outbox import StoredRecord
+from edge_agent.records import (
+    MACHINE_STATE_CODES,
+    Kind,
+    KindTable,
+    NotSent,
+    StoredRecord,
+    known_kind,
+)
 
 # OPC DA quality codes: familiar to SCADA people, and sortable (higher is better).
 QUALITY_CODES = {"good": 192, "uncertain": 64, "bad": 0}
-STATE_CODES = {"unknown": 0, "running": 1, "idle": 2, "down": 3, "planned": 4}
+STATE_CODES = MACHINE_STATE_CODES
 
 # Series heads of raw values ("values,agent=…,device=…,tag=… "), formatted once per tag.
 _series: dict[tuple[str, str, str], str] = {}
@@ -56,9 +63,10 @@ def _point(series: str, fields: list[str], ts_ms: int) -> list[str]:
 
 
 def lines_for(record: StoredRecord, agent: str) -> list[str]:
-    """The points of one buffered record; kinds without a mapping yield none."""
-    formatter = _FORMATTERS.get(record.kind)
-    if formatter is None:
+    """The points of one buffered record; kinds this sink does not write yield none."""
+    kind = known_kind(record.kind)
+    formatter = KINDS[kind] if kind is not None else None
+    if formatter is None or isinstance(formatter, NotSent):
         return []
     return formatter(json.loads(record.body), tag(agent), record.ts_ns // 1_000_000)
 
@@ -225,13 +233,18 @@ def _flood(body: dict[str, Any], agent: str, ts_ms: int) -> list[str]:
     ]
 
 
-_FORMATTERS: dict[str, Callable[[dict[str, Any], str, int], list[str]]] = {
-    "alarm": _alarm,
-    "condition": _condition,
-    "alarm_flood": _flood,
-    "oee": _oee,
-    "downtime": _downtime,
-    "values": _values,
-    "link": _link,
-    "state": _state,
+Formatter = Callable[[dict[str, Any], str, int], list[str]]
+KINDS: KindTable[Formatter] = {
+    Kind.VALUES: _values,
+    Kind.LINK: _link,
+    Kind.STATE: _state,
+    Kind.OEE: _oee,
+    Kind.DOWNTIME: _downtime,
+    Kind.ALARM: _alarm,
+    Kind.CONDITION: _condition,
+    Kind.ALARM_FLOOD: _flood,
+    Kind.COMMAND_REPLY: NotSent(
+        "a command's reply is for the client that sent the command, not a point in time series"
+    ),
 }
+"""How line protocol writes each kind of record."""

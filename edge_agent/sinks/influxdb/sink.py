@@ -18,11 +18,12 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import HTTPError
 
-from edge_agent.config_models import InfluxSinkConfig
 from edge_agent.errors import ConnectError, RejectedError
-from edge_agent.outbox import StoredRecord
+from edge_agent.records import StoredRecord
 from edge_agent.redaction import scrub, without_credentials
-from edge_agent.sinks.lineproto import lines_for
+from edge_agent.sinks.base import SinkContext
+from edge_agent.sinks.influxdb.config import InfluxSinkConfig
+from edge_agent.sinks.influxdb.lineproto import KINDS, lines_for
 
 # Answers about the content of a batch: resending it unchanged cannot succeed. 400 bad line
 # protocol or (1.x) a field type conflict, 413 too large (also from a proxy in front), 422 (2.x)
@@ -41,9 +42,14 @@ class _Answer(Exception):
 
 
 class InfluxSink:
-    name = "influxdb"
+    KINDS = KINDS
 
-    def __init__(self, config: InfluxSinkConfig, agent_id: str) -> None:
+    @classmethod
+    def create(cls, name: str, config: InfluxSinkConfig, context: SinkContext) -> InfluxSink:
+        return cls(config, context.config.agent.id, name=name)
+
+    def __init__(self, config: InfluxSinkConfig, agent_id: str, *, name: str = "influxdb") -> None:
+        self.name = name
         self.config = config
         self.agent_id = agent_id
         self._client: Any = None  # influxdb_client.InfluxDBClient (v2), loaded only for v2
