@@ -682,3 +682,26 @@ def test_values_observed_within_a_session_go_out_with_the_next_call() -> None:
     assert node.catch_up(T0 + 3 * S) == []
     node.lost()
     assert node.command(ncmd(**{REBIRTH: True}), T0) == []  # no session: the next birth serves
+
+
+def test_every_tag_type_of_every_driver_has_its_sparkplug_type() -> None:
+    """A configured `type:` of any driver names a Sparkplug data type; none falls back to the
+    type of the first value (which is for OPC UA tags, that have no type in the file)."""
+    import typing
+
+    from drivers import PLUGINS
+    from edge_agent.sinks.sparkplug.layout import tag_datatype
+
+    for driver in PLUGINS:
+        for _title, model in driver.reference:
+            field = model.model_fields.get("type")
+            if field is None:
+                continue
+            kinds = [
+                a
+                for arg in typing.get_args(field.annotation)
+                for a in typing.get_args(arg) or [arg]
+            ]
+            for kind in (k for k in kinds if isinstance(k, str)):
+                fake = type("Tag", (), {"type": kind, "scale": 1.0, "offset": 0.0})()
+                assert tag_datatype(fake) is not None, (driver.name, kind)

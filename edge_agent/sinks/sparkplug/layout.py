@@ -92,6 +92,22 @@ _TAG_TYPES = {
     "float32": DataType.Float,
     "float64": DataType.Double,
     "string": DataType.String,
+    # The names of the S7 driver (IEC 61131-3 types) and the BCD words of the FINS driver.
+    "byte": DataType.UInt8,
+    "usint": DataType.UInt8,
+    "sint": DataType.Int8,
+    "char": DataType.String,
+    "int": DataType.Int16,
+    "uint": DataType.UInt16,
+    "word": DataType.UInt16,
+    "dint": DataType.Int32,
+    "udint": DataType.UInt32,
+    "dword": DataType.UInt32,
+    "real": DataType.Float,
+    "time": DataType.Double,  # read as seconds
+    "wstring": DataType.String,
+    "bcd16": DataType.UInt16,
+    "bcd32": DataType.UInt32,
 }
 
 
