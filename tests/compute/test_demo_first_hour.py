@@ -26,7 +26,7 @@ from edge_agent.samples import SampleBatch
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 START_S = 1_795_000_000.0
 INTENDED = {"press1_vibration_zone", "press1_bearing_trend"}
-# As the demo starts them (edge_agent/cli.py): seed and bearing wear in mm/s per running hour.
+# As the demo starts them (edge_agent/cli/running.py): seed and bearing wear in mm/s per running hour.
 PRESSES = {"press1": (1, 6.0), "press2": (2, 0.0), "press3": (3, 0.0)}
 
 

@@ -70,11 +70,11 @@ async def test_rising_vibration_alarms_and_is_acknowledged_over_mqtt(
     root = f"edge/{agent_id}"
     capture = MqttCapture(mosquitto.port, f"{root}/#")
     try:
-        from edge_agent.cli import _run_agent
+        from edge_agent.cli.running import run_agent
         from edge_agent.config import load_config
 
         stop = asyncio.Event()
-        task = asyncio.create_task(_run_agent(load_config(config), stop, banner=False))
+        task = asyncio.create_task(run_agent(load_config(config), stop, banner=False))
         # 1.0 mm/s rising 0.05 per read: zone C (>= 2.8) after ~36 reads, D (>= 4.5) after ~70.
         got = await asyncio.to_thread(
             capture.wait_for,

@@ -29,7 +29,7 @@ from ruamel.yaml import YAML
 
 from drivers.sim.image import RegisterImage
 from drivers.sim.server import SimulatedDevice, serve_tcp
-from edge_agent.cli import _run_agent
+from edge_agent.cli.running import run_agent
 from edge_agent.config import load_config
 from tests.support import grafana
 from tests.support.servers import InfluxDB1, VictoriaMetrics, free_port
@@ -138,7 +138,7 @@ async def _run_press(config: Path, port: int, press: ScriptedPress) -> None:
     )
     stop = asyncio.Event()
     # As `edge-agent run` runs it: with the local server, whose /metrics is scraped.
-    agent = asyncio.create_task(_run_agent(load_config(config), stop, banner=False))
+    agent = asyncio.create_task(run_agent(load_config(config), stop, banner=False))
     try:
         await asyncio.sleep(RUN_S)
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from drivers.sim.server import serve_tcp
-from edge_agent.cli import _run_agent
+from edge_agent.cli.running import run_agent
 from edge_agent.config import load_config
 from tests.integration.test_pipeline import write_config
 from tests.support.numbered import NumberedDevice, numbered_yaml
@@ -51,7 +51,7 @@ async def test_health_names_what_is_wrong_and_metrics_show_the_backlog(tmp_path:
     )
     base = f"http://127.0.0.1:{http_port}"
     stop = asyncio.Event()
-    task = asyncio.create_task(_run_agent(load_config(path), stop, banner=False))
+    task = asyncio.create_task(run_agent(load_config(path), stop, banner=False))
     try:
         await asyncio.sleep(3.0)
         status, body = await asyncio.to_thread(get, f"{base}/health/live")

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 
 from drivers.sim.image import RegisterImage
 from drivers.sim.server import SimulatedDevice, serve_tcp
-from edge_agent.cli import _run_agent
+from edge_agent.cli.running import run_agent
 from edge_agent.config import load_config
 from tests.support.mqtt_capture import MqttCapture
 from tests.support.servers import Mosquitto, free_port
@@ -48,7 +48,7 @@ async def test_a_stream_of_refused_commands_loses_no_alarm_transition(
     operator.connect("127.0.0.1", mosquitto.port)
     operator.loop_start()
     stop = asyncio.Event()
-    task = asyncio.create_task(_run_agent(load_config(config), stop, banner=False))
+    task = asyncio.create_task(run_agent(load_config(config), stop, banner=False))
     try:
         await asyncio.to_thread(
             capture.wait_for, lambda ms: any(m.topic == f"{root}/devices/oven" for m in ms), 15

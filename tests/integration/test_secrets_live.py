@@ -57,7 +57,7 @@ def echoing_server() -> Iterator[str]:
 
 @pytest.fixture
 def log_text() -> Iterator[io.StringIO]:
-    """What the agent's log handler would write (the formatter `_setup_logging` installs)."""
+    """What the agent's log handler would write (the formatter `setup_logging` installs)."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(SafeLogFormatter("%(levelname)s %(name)s: %(message)s"))

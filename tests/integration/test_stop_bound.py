@@ -54,7 +54,7 @@ from tests.support.servers import Mosquitto, VictoriaMetrics, free_port
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 STOPS = 20
-BOUND_S = 10.0  # the agent's stop bound (edge_agent/cli.py); systemd's TimeoutStopSec is above it
+BOUND_S = 10.0  # the agent's stop bound (edge_agent/stopping.py); systemd's TimeoutStopSec is above it
 SECOND_SIGNAL_S = 1.0  # "at once": from the second SIGTERM to the exit
 FAULTS = (
     "startup",
@@ -313,7 +313,7 @@ async def test_twenty_stops_end_within_the_bound(tmp_path: Path) -> None:
 
 HANGING_BODY = """
 import sys, time
-from edge_agent.cli import _setup_logging
+from edge_agent.cli.logs import setup_logging
 from edge_agent.stopping import run_until_stopped
 
 async def body(stop):
@@ -322,7 +322,7 @@ async def body(stop):
     stop.step = "a step that hangs (test)"
     time.sleep(60)  # blocks the event loop itself: no clean step can end this stop
 
-_setup_logging("INFO")
+setup_logging("INFO")
 sys.exit(run_until_stopped(body))
 """
 

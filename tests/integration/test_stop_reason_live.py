@@ -15,7 +15,7 @@ from typing import Any
 from drivers.sim.server import SimulatedDevice, serve_tcp
 from edge_agent.access import AccessStore
 from edge_agent.access.roles import Role
-from edge_agent.cli import _run_agent
+from edge_agent.cli.running import run_agent
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config import load_config
 from edge_agent.history import HistoryStore
@@ -88,7 +88,7 @@ async def test_a_reason_given_over_http_republishes_the_windows(
 
     capture = MqttCapture(mosquitto.port, "edge/reasons/machines/#")
     stop = asyncio.Event()
-    task = asyncio.create_task(_run_agent(config, stop, banner=False))
+    task = asyncio.create_task(run_agent(config, stop, banner=False))
     try:
         base = f"http://127.0.0.1:{http_port}"
         await _until_up(base, task)

@@ -24,7 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from drivers.opcua.config import OpcUaDeviceConfig
 from drivers.opcua.driver import OpcUaDriver
 from drivers.opcua.pki import own_certificate, trust
-from edge_agent.cli import _setup_logging
+from edge_agent.cli.logs import setup_logging
 from edge_agent.config import load_config
 from edge_agent.outbox import Outbox
 from edge_agent.private_files import private_dir, private_file, write_private
@@ -322,7 +322,7 @@ def logging_restored() -> Iterator[None]:
 def test_asyncua_s_plain_text_password_warning_passes_and_its_other_chatter_does_not(
     logging_restored: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _setup_logging("INFO")
+    setup_logging("INFO")
     # The real asyncua code path: a server whose user token policy does not encrypt, a channel
     # without security.
     client = Client("opc.tcp://127.0.0.1:4840")
