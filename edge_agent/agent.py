@@ -1,4 +1,5 @@
-"""Wiring: config → pollers → compute → outbox → sink runners, plus the local page. No logic of its own."""
+"""Wiring: config → pollers → compute → outbox → sink runners. No logic of its own: the page's view is
+edge_agent.web.view_model, the saved compute state edge_agent.compute_state, commands edge_agent.commands."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from drivers import create_driver
 from drivers.base import Changes
-from edge_agent import strict_json
 from edge_agent.clock import ClockJump, ComputeClock
 from edge_agent.commands import carry_out
 from edge_agent.compute.engine import ComputeEngine
+from edge_agent.compute_state import resume_compute_state, save_compute_state
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
 from edge_agent.device_time import DeviceTime
@@ -28,7 +29,6 @@ from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox
 from edge_agent.polling import DevicePoller
 from edge_agent.records import Kind, Record
-from edge_agent.redaction import scrub_tree
 from edge_agent.samples import SampleBatch
 from edge_agent.schedule import Every
 from edge_agent.sinks import SinkContext, create_sink
@@ -38,7 +38,6 @@ from edge_agent.wakeup import Wakeup
 
 _log = logging.getLogger(__name__)
 
-_STATE_KEY = "compute"
 _SAVE_EVERY_S = 10.0  # at most this long between a change of the compute state and its save
 _DRIVER_CHECKS_EVERY_S = 3600.0
 _POLL_STOP_S = 1.0  # how long a clean stop lets polls in progress finish
@@ -342,47 +341,18 @@ class Agent:
 
     async def _save_state(self) -> None:
         self._dirty = False
-        try:
-            text = strict_json.dumps(self.engine.to_state())
-        except ValueError as exc:  # a non-finite number got into the state: keep the last good one
-            _log.error("the compute state cannot be saved: %s", exc)
-            return
-        await self.outbox.save_state(_STATE_KEY, text)
+        await save_compute_state(self.outbox, self.engine)
 
     async def _resume(self) -> None:
         """Continue the open shift from the state saved by the last run, not from zero."""
-        text = await self.outbox.load_state(_STATE_KEY)
-        if text is None or not (self.engine.oee or self.engine.alarms.alarms):
-            return
-        try:
-            state = strict_json.loads(text)
-            self.engine.restore(state)
-        except (ValueError, KeyError, TypeError) as exc:
-            _log.warning("the saved compute state cannot be used (%s); OEE starts from now", exc)
-            self.engine = ComputeEngine(self.config)
-            return
-        now = time.time_ns()
-        saved_ns = state["clock_ns"] or now
-        gap_s = (now - saved_ns) / 1e9
-        if gap_s < -self.device_time.max_skew_ns / 1e9:
-            # Saved by a run whose clock was far ahead: continuing from there would hold every
-            # sample at that future instant until the clock got there.
-            _log.warning(
-                "the saved compute state is %.0f s ahead of the local clock: OEE windows start "
-                "again from now",
-                -gap_s,
-            )
-            self._emit(self.engine.restart_windows(now))
-            return
-        if gap_s > self.resume_gap_s:
-            # What the machines did while the agent was down is not known: say so, in one step
-            # per open window however long the agent was down.
-            self._emit(self.engine.skip(now))
-        _log.info(
-            "resumed OEE from the state saved %.0f s ago%s",
-            gap_s,
-            "; the time since counts as unknown" if gap_s > self.resume_gap_s else "",
+        self.engine, records = await resume_compute_state(
+            self.outbox,
+            self.engine,
+            self.config,
+            max_skew_ns=self.device_time.max_skew_ns,
+            resume_gap_s=self.resume_gap_s,
         )
+        self._emit(records)
 
     async def run(
         self, stop: asyncio.Event, on_ready: Callable[[], Awaitable[None]] | None = None
@@ -573,100 +543,6 @@ class Agent:
                     runner.pending,
                     runner.sink.name,
                 )
-
-    async def snapshot(self) -> dict[str, Any]:
-        """Everything the local page shows, as plain JSON-able data.
-
-        Scrubbed as a whole (secrets as ***, no credentials in URLs): error texts come from
-        devices and servers, and a server that echoes what it was sent would put the token on
-        /health and /api/state.
-        """
-        stats = await self.outbox.stats()
-        self.metrics.outbox_records.set(stats["records"])
-        self.metrics.outbox_bytes.set(stats["bytes"])
-        self.metrics.outbox_full.set(int(self.outbox.full))
-        for runner in self.sinks:  # computed when read, so a sink stuck in one delivery shows it
-            self.metrics.sink_pending.labels(runner.sink.name).set(runner.pending)
-            self.metrics.sink_up.labels(runner.sink.name).set(int(runner.sink.connected))
-            self.metrics.oldest_pending.labels(runner.sink.name).set(runner.oldest_pending_age_s)
-        tags = self.engine.tags
-        devices = []
-        for name, poller in self.pollers.items():
-            tag_configs = self.config.devices[name].tags
-            units = {t: getattr(c, "unit", None) for t, c in tag_configs.items()}
-            values = tags.values.get(name, {})
-            quality = tags.quality.get(name, {})
-            devices.append(
-                {
-                    "name": name,
-                    "display_name": self.config.devices[name].display_name or name,
-                    "endpoint": poller.driver.endpoint,
-                    "up": poller.up,
-                    "error": poller.last_error,
-                    "last_ok": iso_utc(poller.last_ok_ns) if poller.last_ok_ns else None,
-                    "values": [
-                        {
-                            "tag": t,
-                            "display_name": tag_configs[t].display_name or t,
-                            "value": values.get(t),
-                            "quality": str(quality.get(t, "bad")),
-                            "unit": units[t],
-                        }
-                        for t in self.config.devices[name].tags
-                    ],
-                }
-            )
-        machines = []
-        for name, tracker in self.engine.machines.items():
-            current = tracker.current
-            window = "shift" if self.engine.calendars.get(name) else "hour"
-            machines.append(
-                {
-                    "name": name,
-                    "display_name": self.config.machines[name].display_name or name,
-                    "state": current.state if current else "unknown",
-                    "reason": current.reason if current else None,
-                    "since": iso_utc(current.since_ns) if current else None,
-                    "oee": self.latest_oee.get((name, window)),
-                }
-            )
-        sinks = [
-            {
-                "name": r.sink.name,
-                "endpoint": r.sink.endpoint,
-                "connected": r.sink.connected,
-                "pending": r.pending,
-                "oldest_pending_s": round(r.oldest_pending_age_s, 1),
-                "error": r.error,
-                "quarantined": r.quarantined,
-                "last_refusal": r.last_refusal,
-            }
-            for r in self.sinks
-        ]
-        state: dict[str, Any] = {
-            "agent": {
-                "id": self.config.agent.id,
-                "language": self.config.agent.language,
-                "started": iso_utc(self.started_ns),
-                "topic_root": self.config.agent.topic_root,
-            },
-            "devices": devices,
-            "machines": machines,
-            "alarms": self.engine.alarms.states(),
-            "sinks": sinks,
-            "buffer": {
-                "path": str(self.config.agent.buffer_path),
-                "max_bytes": self.outbox.max_bytes,
-                "full_policy": self.outbox.full_policy,
-                "dropping": self.outbox.dropping,
-                "full": self.outbox.full,
-                "dropped": self.outbox.dropped,
-                "write_error": self.outbox.write_error,
-                "unwritten_dropped": self.outbox.unwritten_dropped,
-                **stats,
-            },
-        }
-        return scrub_tree(state)
 
 
 async def _unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:

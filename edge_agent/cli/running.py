@@ -6,6 +6,7 @@ __all__ = ["add_commands", "run_agent"]
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from edge_agent.access import AccessError, AccessStore
 from edge_agent.cli.simulate import start_opcua_press, start_simulator
 from edge_agent.errors import EdgeAgentError
 from edge_agent.stopping import StopRequest, run_until_stopped, stop_within
+from edge_agent.web.view_model import page_state
 
 if TYPE_CHECKING:
     from edge_agent.config_models import AgentFile
@@ -111,7 +113,7 @@ async def run_agent(
             server = LocalServer(
                 http.host,
                 http.port,
-                agent.snapshot,
+                functools.partial(page_state, agent),
                 agent.metrics.registry,
                 agent.command,
                 access=access,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from drivers.sim.server import serve_tcp
 from edge_agent.agent import Agent
+from edge_agent.web.view_model import page_state
 from tests.integration.test_pipeline import running, write_config
 from tests.support.mqtt_capture import MqttCapture
 from tests.support.numbered import NumberedDevice, numbered_yaml
@@ -102,7 +103,7 @@ async def test_broker_and_database_outages_lose_nothing(tmp_path: Path) -> None:
                 await asyncio.sleep(OUTAGE_S)  # 60 polls while it is gone
                 assert device.served - served >= 0.95 * OUTAGE_S / 0.05  # polling not slowed
                 assert any(r.pending > 30 for r in agent.sinks)
-                state = await agent.snapshot()
+                state = await page_state(agent)
                 failing = {s["name"] for s in state["sinks"] if s["error"]}
                 assert failing == {"mqtt" if s is broker else "influxdb" for s in down}
                 for server_ in down:
@@ -246,7 +247,7 @@ async def test_stop_polling_keeps_the_oldest_and_resumes_when_there_is_room(
             await asyncio.sleep(1.0)
             assert device.served == paused_at  # no polls while full
             assert agent.metrics.polls_paused.labels("counter")._value.get() > 20
-            state = await agent.snapshot()
+            state = await page_state(agent)
             assert state["buffer"]["full"] and state["buffer"]["dropped"] == 0
             victoria.start()
             await drained(agent)

@@ -20,6 +20,7 @@ import pytest
 from drivers.sim.server import serve_tcp
 from edge_agent.agent import Agent
 from edge_agent.http import _health_reasons
+from edge_agent.web.view_model import page_state
 from tests.integration.test_delivery_faults import assert_each_once, drained, numbers_settled
 from tests.integration.test_pipeline import running, write_config
 from tests.support.numbered import NumberedDevice, numbered_yaml
@@ -95,7 +96,7 @@ async def run_with_full_disk(
             await asyncio.sleep(0.5)
             filler = fill(disk)
             await until(lambda: agent.outbox.write_error is not None)
-            reasons = _health_reasons(await agent.snapshot())
+            reasons = _health_reasons(await page_state(agent))
             served = device.served
             await asyncio.sleep(3.0)  # 60 polls with nowhere to write them
             assert device.served - served >= 50  # polling goes on

@@ -18,6 +18,7 @@ import pytest
 
 from edge_agent.http import _health_reasons
 from edge_agent.redaction import SafeLogFormatter
+from edge_agent.web.view_model import page_state
 from tests.integration.test_pipeline import running
 from tests.support.servers import free_port
 
@@ -96,7 +97,7 @@ async def test_no_secret_on_the_page_in_health_or_in_the_log(
         deadline = time.monotonic() + 20
         await asyncio.sleep(0.5)  # the buffer opens first
         while True:
-            state = await agent.snapshot()
+            state = await page_state(agent)
             if state["devices"][0]["error"] and state["sinks"][0]["error"]:
                 break
             assert time.monotonic() < deadline, state

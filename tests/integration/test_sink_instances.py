@@ -12,6 +12,7 @@ from pathlib import Path
 
 from drivers.sim.server import SimulatedDevice, serve_tcp
 from edge_agent.config import load_config
+from edge_agent.web.view_model import page_state
 from tests.integration.test_pipeline import on_topic, running, wait_until
 from tests.support.fixed_device import FIXED_TAGS, device_yaml, fixed_image
 from tests.support.mqtt_capture import MqttCapture
@@ -107,7 +108,7 @@ async def test_two_brokers_and_a_historian_by_their_names(
             await asyncio.to_thread(
                 victoria.wait_for, f'{{__name__="values_value",agent="{agent_id}"}}', points=2
             )
-            state = await agent.snapshot()
+            state = await page_state(agent)
             scrape = agent.metrics.registry.get_sample_value
             delivered = {
                 r.sink.name: scrape("edge_sink_delivered_records_total", {"sink": r.sink.name})

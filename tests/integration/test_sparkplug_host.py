@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from drivers.sim.server import SimulatedDevice, serve_tcp
+from edge_agent.web.view_model import page_state
 from tests.integration.test_kill9 import start_agent
 from tests.integration.test_pipeline import running, write_config
 from tests.support.fixed_device import FIXED_TAGS, device_yaml, fixed_image
@@ -266,7 +267,7 @@ async def test_a_primary_host_decides_when_the_node_is_born(
         async with running(path) as agent:
             await asyncio.to_thread(counter_reads, counter, 10)
             assert host.count("NBIRTH", node) == 0
-            (uns,) = (await agent.snapshot())["sinks"]
+            (uns,) = (await page_state(agent))["sinks"]
             assert uns["error"] and f"primary host {host_id}" in uns["error"]
 
             online_at = int(time.time() * 1000)

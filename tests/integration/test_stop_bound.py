@@ -54,7 +54,9 @@ from tests.support.servers import Mosquitto, VictoriaMetrics, free_port
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 STOPS = 20
-BOUND_S = 10.0  # the agent's stop bound (edge_agent/stopping.py); systemd's TimeoutStopSec is above it
+BOUND_S = (
+    10.0  # the agent's stop bound (edge_agent/stopping.py); systemd's TimeoutStopSec is above it
+)
 SECOND_SIGNAL_S = 1.0  # "at once": from the second SIGTERM to the exit
 FAULTS = (
     "startup",
