@@ -432,6 +432,9 @@ def test_an_operator_acknowledges_an_alarm(
     # The value that raised it, with the tag's unit (the hot alarms read the spindle in °C).
     hot = browser.find_element(By.CSS_SELECTOR, "#alarms tr[data-alarm='p201_hot1'] .alarm-value")
     assert re.fullmatch(r"\S+ [\d.]+ °C", hot.text), hot.text
+    # And the limit it crossed, in the same unit ("high limit 1 °C", "超高限 1 °C").
+    detail = browser.find_element(By.CSS_SELECTOR, "#alarms tr[data-alarm='p201_hot1'] .detail")
+    assert re.search(r"[\d.]+ °C$", detail.text), detail.text
 
     # The machine's card counts its active alarms.
     def badge_matches(b: webdriver.Chrome) -> bool:

@@ -81,11 +81,12 @@ function updateRow(row, a) {
   const [what, state] = row.cells;
   const message = a.message || metaOf(a).message;
   const about = [a.machine ? machineName(a.machine) : "", message].filter(Boolean).join(" · ");
-  const whatKey = JSON.stringify([alarmName(a), about, alarmDetail(a), lang]);
+  const detail = alarmDetail(a, unitOf(a.tag));
+  const whatKey = JSON.stringify([alarmName(a), about, detail, lang]);
   if (what.dataset.shown !== whatKey) {
     what.dataset.shown = whatKey;
     replace(what, h("strong", {}, alarmName(a)), about ? h("div", { class: "muted" }, about) : null,
-      alarmDetail(a) ? h("div", { class: "detail" }, alarmDetail(a)) : null);
+      detail ? h("div", { class: "detail" }, detail) : null);
     what.title = a.id;
   }
   const until = a.shelved_until || a.out_of_service_until;

@@ -223,11 +223,14 @@ export function reasonText(reason) {
   return code ? t("r_fault_code", { c: code[1] }) : reason;
 }
 
-export function alarmDetail(alarm) {
-  if (page.lang === "zh-CN" && alarm.detail_key in DETAIL_ZH) {
-    return DETAIL_ZH[alarm.detail_key](alarm.detail_args || {});
-  }
-  return alarm.detail ?? "";
+// Details that end with a limit in the tag's own unit: "high limit 80 °C", "超高限 80 °C".
+const ENDS_WITH_LIMIT = new Set(["limit", "trend"]);
+
+export function alarmDetail(alarm, unit = "") {
+  const text = page.lang === "zh-CN" && alarm.detail_key in DETAIL_ZH
+    ? DETAIL_ZH[alarm.detail_key](alarm.detail_args || {})
+    : alarm.detail ?? "";
+  return unit && text && ENDS_WITH_LIMIT.has(alarm.detail_key) ? `${text} ${unit}` : text;
 }
 
 export const categoryName = (category) => t(`category_${category || "other"}`);
