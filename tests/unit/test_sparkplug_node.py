@@ -705,3 +705,39 @@ def test_every_tag_type_of_every_driver_has_its_sparkplug_type() -> None:
             for kind in (k for k in kinds if isinstance(k, str)):
                 fake = type("Tag", (), {"type": kind, "scale": 1.0, "offset": 0.0})()
                 assert tag_datatype(fake) is not None, (driver.name, kind)
+
+
+def test_include_leaves_out_what_it_does_not_name() -> None:
+    """`include: [machines]`: the node declares and sends machine states only; values, OEE and
+    alarms records change nothing on the wire, and no device is born."""
+    only = frozenset({"machines"})
+    node_metrics = machine_metrics("press1", shift=True, include=only)
+    # As layout_for makes it: without `values`, no device is declared.
+    node = EdgeNode(NodeLayout(GROUP, NODE, node_metrics, {}, only))
+    node, host, births = started(node)
+    assert [b.kind for b in births] == ["NBIRTH"]
+    declared = {m.name for m in births[0].metrics}
+    assert "machines/press1/state" in declared
+    assert not any("/oee/" in n or n.startswith("alarms/") for n in declared), declared
+    state = {
+        "machine": "press1",
+        "state": "down",
+        "reason": "Die jam",
+        "reason_code": "1",
+        "since": "x",
+        "ended": None,
+    }
+    sent = host.take(
+        node.process(
+            [
+                values(T0 + S, running=True, count=5),
+                Record("alarm", "hot", T0 + S, {"id": "hot", "state": "unack_active"}),
+                Record("state", "press1", T0 + 2 * S, state),
+            ],
+            T0 + 3 * S,
+        )
+    )
+    assert [d.kind for d in sent] == ["NDATA"]
+    assert host.values[":machines/press1/state"] == "down"
+    assert {host.names[m.alias] for m in sent[0].metrics} <= {f":{name}" for name in node_metrics}
+    assert not any(k.startswith("plc:") or ":alarms/" in k for k in host.values)
