@@ -133,7 +133,7 @@ def tag_datatype(tag: Any) -> DataType | None:
         return None
     scaled = getattr(tag, "scale", 1.0) != 1.0 or getattr(tag, "offset", 0.0) != 0.0
     if scaled and kind not in ("bool", "string"):
-        return DataType.Double  # raw * scale + offset is a float (modbus_codec)
+        return DataType.Double  # raw * scale + offset is a float (drivers/modbus/codec.py)
     return _TAG_TYPES[kind]
 
 
