@@ -347,6 +347,9 @@ def _wait_settled(url: str, user: str, password: str, history_to_ns: int) -> Non
         gap_kept = any(  # the time the agent was stopped, ended by the first poll
             p["state"] == "unknown" and p["end"] is not None and p["end"] > gap_start
             for p in periods
+        ) or any(  # or, stopped in a break, the break that covers that time (planned, not unknown)
+            p["state"] == "planned" and p["start"] <= gap_start and (p["end"] or "~") > gap_start
+            for p in periods
         )
         if gap_kept and all(m["oee"] is not None and m["state"] != "unknown" for m in machines):
             return
