@@ -15,6 +15,7 @@ import struct
 from collections.abc import Mapping, Sequence
 
 from drivers.mc.config import McTagConfig, tag_words
+from drivers.nonfinite import refuse_nonfinite
 from edge_agent.samples import Value
 
 _CODES = {
@@ -84,27 +85,14 @@ class RequestDecoder:
         values.update(zip(self._names, numbers, strict=True))
         for i in self._floats:
             if not math.isfinite(numbers[i]):  # type: ignore[arg-type]
-                _refuse(self._names[i], self._types[i], numbers[i], values, failed, where)
+                refuse_nonfinite(self._names[i], self._types[i], numbers[i], values, failed, where)
         for name, at, bit in self._bits:
             values[name] = bool(data[at + bit // 8] >> (bit % 8) & 1)
         for name, tag, offset in self._slow:
             value = decode(tag, data[offset * 2 : (offset + tag_words(tag)) * 2])
             values[name] = value
             if isinstance(value, float) and not math.isfinite(value):
-                _refuse(name, tag.value_type, value, values, failed, where)
-
-
-def _refuse(
-    name: str,
-    type_: str,
-    value: Value,
-    values: dict[str, Value],
-    failed: dict[str, str],
-    where: str,
-) -> None:
-    """NaN or infinity: nothing a chart or a rule can use, and not valid JSON."""
-    del values[name]
-    failed[name] = f"{where}: {type_} is {value}"
+                refuse_nonfinite(name, tag.value_type, value, values, failed, where)
 
 
 def decode(tag: McTagConfig, data: bytes, bit: int = 0) -> Value:

@@ -9,6 +9,7 @@ import struct
 from collections.abc import Mapping, Sequence
 
 from drivers.modbus.config import ModbusTagConfig
+from drivers.nonfinite import refuse_nonfinite
 from edge_agent.samples import Value
 
 # type -> (struct code, registers)
@@ -83,25 +84,12 @@ class RequestDecoder:
         for i in self._floats:
             value = numbers[i]
             if not math.isfinite(value):  # type: ignore[arg-type]
-                _refuse(self._names[i], self._types[i], value, values, failed, where)
+                refuse_nonfinite(self._names[i], self._types[i], value, values, failed, where)
         for name, tag, offset in self._slow:
             value = decode(tag, words[offset : offset + tag.size])
             values[name] = value
             if isinstance(value, float) and not math.isfinite(value):
-                _refuse(name, tag.type, value, values, failed, where)
-
-
-def _refuse(
-    name: str,
-    type_: str,
-    value: Value,
-    values: dict[str, Value],
-    failed: dict[str, str],
-    where: str,
-) -> None:
-    """NaN or infinity: nothing a chart or a rule can use, and not valid JSON."""
-    del values[name]
-    failed[name] = f"{where}: {type_} is {value}"
+                refuse_nonfinite(name, tag.type, value, values, failed, where)
 
 
 def register_count(tag: ModbusTagConfig) -> int:

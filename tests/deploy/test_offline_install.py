@@ -60,6 +60,14 @@ def _wheel_name_version(wheel: str) -> tuple[str, str]:
     return _norm(name), version
 
 
+def _cannot_here(why: str) -> None:
+    """A part this machine cannot run: a failure in CI, where it must run (root, Debian's and
+    pyenv's Pythons are there), a skip that says why on a developer's PC."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}: CI must run this part")
+    pytest.skip(why)
+
+
 def _no_network() -> tuple[list[str], str]:
     """A command prefix that cuts the network off, and what it is; ([], why) when none works."""
     # A new network namespace has only `lo`; that is checked, not assumed from the exit code.
@@ -310,7 +318,9 @@ def test_archive_for_the_other_python(
 
     other = find_python(OTHER)
     if other is None:
-        pytest.skip(f"no Python {OTHER} here to install its archive with (its refusal was checked)")
+        _cannot_here(
+            f"no Python {OTHER} here to install its archive with (its refusal was checked)"
+        )
     done = install(folder, tmp_path / "root", offline, python=other)
     assert done.returncode == 0, done.stdout + done.stderr
     agent = tmp_path / "root/opt/edge-agent/bin/edge-agent"
@@ -373,11 +383,11 @@ def test_system_install_on_a_copy_of_this_machine(
     called (as on a PC being set up before its first boot into service).
     """
     if os.geteuid() != 0:
-        pytest.skip("needs root for mount namespaces; the --root installs above ran")
+        _cannot_here("needs root for mount namespaces; the --root installs above ran")
     python = f"/usr/bin/python{RUNNING}"
     if not os.access(python, os.X_OK):
         # The service's user must be able to run the interpreter: not one under /root.
-        pytest.skip(f"no {python} of the OS here; the --root installs above ran")
+        _cannot_here(f"no {python} of the OS here; the --root installs above ran")
     folder = unpack(archives[RUNNING], tmp_path / "archive")
     fake = tmp_path / "system"
     (fake / "opt").mkdir(parents=True)

@@ -741,3 +741,25 @@ def test_include_leaves_out_what_it_does_not_name() -> None:
     assert host.values[":machines/press1/state"] == "down"
     assert {host.names[m.alias] for m in sent[0].metrics} <= {f":{name}" for name in node_metrics}
     assert not any(k.startswith("plc:") or ":alarms/" in k for k in host.values)
+
+
+def test_hostile_commands_and_states_are_refused_with_a_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Huge, deep or many-metric payloads on the NCMD and STATE topics change nothing, cost one
+    log line each, and never raise."""
+    node, _host, _ = started()
+    huge = ncmd(**{REBIRTH: True}) + b"\x00" * (64 * 1024)
+    assert node.command(huge, T0) == []  # not parsed: a real rebirth request is tiny
+    many = ncmd(**{f"Device Control/w{i}": True for i in range(1000)})
+    caplog.clear()
+    assert node.command(many, T0) == []
+    assert len([r for r in caplog.records if "NCMD writes" in r.message]) == 1
+    deep = b"\x12\x02" * 20000  # nested length-delimited fields: a parser's recursion
+    assert node.command(deep, T0) == []
+    assert node.seq == 2
+    host = PrimaryHost("scada")
+    assert host.update(host.topic, state(True, 100)) is True
+    nested = b'{"online": false, "timestamp": 200, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert host.update(host.topic, nested) is None and host.online
+    assert host.update(host.topic, state(False, 200) + b" " * 5000) is None and host.online

@@ -24,6 +24,9 @@ def state_topic(host_id: str) -> str:
     return f"spBv1.0/STATE/{host_id}"
 
 
+_MAX_STATE_BYTES = 4096
+
+
 class PrimaryHost:
     """Feed it the STATE messages of its topic; `online` says what they add up to."""
 
@@ -39,9 +42,9 @@ class PrimaryHost:
         topic, not the JSON of 3.0, or an old will)."""
         if topic != self.topic:  # tck-id-message-flow-edge-node-birth-publish-phid-wait-id
             return None
-        try:
-            state = json.loads(payload)
-        except (UnicodeDecodeError, ValueError):
+        try:  # a STATE is a few dozen bytes: a large one is not parsed
+            state = json.loads(payload) if len(payload) <= _MAX_STATE_BYTES else None
+        except (UnicodeDecodeError, ValueError, RecursionError):
             state = None
         online = state.get("online") if isinstance(state, dict) else None
         timestamp = state.get("timestamp") if isinstance(state, dict) else None

@@ -127,6 +127,10 @@ class _Target:
         return bool(self.metrics) and (self.seen or all(m.settled for m in self.metrics.values()))
 
 
+# An NCMD is a rebirth request of a few dozen bytes; anything much larger is not parsed.
+MAX_COMMAND_BYTES = 64 * 1024
+
+
 class EdgeNode:
     """One Sparkplug edge node: its metrics, its devices, its session (seq, bdSeq)."""
 
@@ -344,20 +348,30 @@ class EdgeNode:
         """An NCMD received: 'Node Control/Rebirth' true → the birth sequence again
         (tck-id-operational-behavior-data-commands-rebirth-action-1..3). The agent writes to no
         PLC: any other metric is logged and ignored."""
+        if len(payload) > MAX_COMMAND_BYTES:
+            # Not parsed: a rebirth request is a few dozen bytes.
+            _log.warning(
+                "Sparkplug NCMD of %d bytes (at most %d): ignored", len(payload), MAX_COMMAND_BYTES
+            )
+            return []
         try:
             command = Payload.FromString(payload)
-        except DecodeError:
+        except (DecodeError, RecursionError):
             _log.warning("Sparkplug NCMD that is not a Sparkplug B payload: ignored")
             return []
         rebirth = False
+        writes = []
         for metric in command.metrics:
             if metric.name == REBIRTH:
                 rebirth = rebirth or read(metric, DataType.Boolean) is True
             else:
-                _log.warning(
-                    "Sparkplug NCMD writes %r: ignored, the agent only reads",
-                    metric.name or f"alias {metric.alias}",
-                )
+                writes.append(metric.name or f"alias {metric.alias}")
+        if writes:  # one line however many metrics a command names
+            _log.warning(
+                "Sparkplug NCMD writes %d metric(s) (%s): ignored, the agent only reads",
+                len(writes),
+                ", ".join(repr(w[:64]) for w in writes[:5]) + (", …" if len(writes) > 5 else ""),
+            )
         if not rebirth:
             return []
         if not self._born:
