@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DriverPlugin", "HealthAlarm", "HealthCheck"]
+__all__ = ["TEXT_TYPES", "DeviceCheck", "DriverPlugin", "HealthAlarm", "HealthCheck", "Loc"]
 
 import argparse
 from collections.abc import Callable, Sequence
@@ -28,6 +28,19 @@ class HealthAlarm:
 # returns those of the prefix that are no longer wanted with `health_cleared`.
 HealthCheck = Callable[[dict[str, Any], Path], dict[str, HealthAlarm]]
 
+Loc = tuple[str | int, ...]  # a place in the configuration file: ("devices", "press1", "tags", …)
+
+# A check of one device's settings at load time, beyond what its model checks alone: given the
+# device's place in the file and its config, (place, message) for each finding.
+DeviceCheck = Callable[[Loc, Any], list[tuple[Loc, str]]]
+
+# Declared tag types whose values are text, not numbers, whatever the driver calls them.
+TEXT_TYPES = frozenset({"string", "wstring", "char"})
+
+
+def _device_decides(_tag: Any) -> str | None:
+    return None
+
 
 @dataclass(frozen=True)
 class DriverPlugin:
@@ -43,3 +56,8 @@ class DriverPlugin:
     health: HealthCheck | None = None
     health_prefix: str = ""
     health_cleared: HealthAlarm | None = None
+    problems: DeviceCheck | None = None  # errors: the file is refused
+    warnings: DeviceCheck | None = None  # valid but to be fixed (a password sent readable)
+    # The type a tag's settings give its values ("real", "string"); None where the device decides
+    # (OPC UA). A replayed CSV is checked against it.
+    tag_type: Callable[[Any], str | None] = _device_decides

@@ -1,5 +1,7 @@
-"""Wiring: config → pollers → compute → outbox → sink runners. No logic of its own: the page's view is
-edge_agent.web.view_model, the saved compute state edge_agent.compute_state, commands edge_agent.commands."""
+"""Wiring: config → pollers → compute → outbox → sink runners, and the order of start and stop. No
+logic of its own: values meet compute in edge_agent.ingest, the saved compute state is
+edge_agent.compute_state, system alarms edge_agent.system_alarms, the page's view
+edge_agent.web.view_model, commands edge_agent.commands."""
 
 from __future__ import annotations
 
@@ -16,24 +18,19 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from drivers import create_driver
-from drivers.base import Changes
-from edge_agent.clock import ClockJump, ComputeClock
-from edge_agent.commands import carry_out
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.compute_state import resume_compute_state, save_compute_state
 from edge_agent.config_models import AgentFile
 from edge_agent.delivery import SinkRunner
-from edge_agent.device_time import DeviceTime
 from edge_agent.history import HistoryStore
+from edge_agent.ingest import Ingest
 from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox
 from edge_agent.polling import DevicePoller
-from edge_agent.records import Kind, Record
-from edge_agent.samples import SampleBatch
 from edge_agent.schedule import Every
 from edge_agent.sinks import SinkContext, create_sink
 from edge_agent.sinks.base import ClaimsAgentId
-from edge_agent.timefmt import iso_utc
+from edge_agent.system_alarms import damaged_buffer, driver_health, has_driver_health
 from edge_agent.wakeup import Wakeup
 
 _log = logging.getLogger(__name__)
@@ -43,7 +40,6 @@ _DRIVER_CHECKS_EVERY_S = 3600.0
 _POLL_STOP_S = 1.0  # how long a clean stop lets polls in progress finish
 _DRAIN_S = 3.0  # how long a clean stop waits for sinks to deliver what is buffered
 _RESUME_GAP_S = 10.0  # a longer stop of the agent is unknown time, not more of the last state
-_CLOCK_CHECK_S = 5.0  # how often the wall clock is compared with the monotonic one
 
 
 class Agent:
@@ -63,9 +59,14 @@ class Agent:
             config.agent.history_days,
             int(config.agent.history_max_mb * 1024 * 1024),
         )
-        self.engine = ComputeEngine(config)
-        self.clock = ComputeClock()
-        self.device_time = DeviceTime(config.agent.max_clock_skew_s, self.metrics)
+        self.ingest = Ingest(
+            config,
+            self.outbox,
+            self.history,
+            self.metrics,
+            on_changed=self._changed,
+            on_clock_back=self._restart_schedule,
+        )
         self.started_ns = time.time_ns()
         self.pollers: dict[str, DevicePoller] = {}
         for name, device in config.devices.items():
@@ -78,20 +79,19 @@ class Agent:
                 driver,
                 timeout_s=device.timeout_s * 10 + 1.0,
                 backoff_max_s=device.backoff_max_s,
-                on_batch=self._on_batch,
+                on_batch=self.ingest.batch,
                 on_record=self.outbox.append,
                 metrics=self.metrics,
                 paused=lambda: self.outbox.full,
-                on_changes=self._listener(name),  # values a device reports by itself
+                on_changes=self.ingest.listener(name),  # values a device reports by itself
             )
         self.sinks = self._make_sinks()
         self.scheduler = AsyncIOScheduler()
         self._tasks: list[asyncio.Task[None]] = []
         self._delivering = False  # the sinks run (not before the agent's id is claimed)
-        self.latest_oee: dict[tuple[str, str], dict[str, Any]] = {}  # (machine, window) -> body
         # Timers only for work that is due: compute when time alone makes something happen, a
         # save after the state changed, certificates hourly where there are any. Idle: none.
-        self._compute_wake = Wakeup("compute", self._compute_due_in, self._tick)
+        self._compute_wake = Wakeup("compute", self.ingest.due_in, self._tick)
         self._dirty = False  # the compute state changed since it was last saved
         self._save_wake = Wakeup(
             "saving the compute state",
@@ -111,7 +111,7 @@ class Agent:
             self.config,
             self.outbox,
             self.metrics,
-            command=self.command if self.config.alarms else None,
+            command=self.ingest.command if self.config.alarms else None,
         )
         return [
             SinkRunner(
@@ -125,107 +125,15 @@ class Agent:
             if settings.enabled
         ]
 
-    def _on_batch(self, batch: SampleBatch) -> None:
-        body: dict[str, Any] = {"device": batch.device, "values": batch.values}
-        if batch.quality:
-            body["quality"] = {tag: q.value for tag, q in batch.quality.items()}
-        self.outbox.append(Record(Kind.VALUES, batch.device, batch.ts_ns, body))
-        self._compute(batch)
-        self._changed()
-
-    def _compute(self, batch: SampleBatch) -> None:
-        now = self._compute_now()
-        # Compute never runs ahead of its clock (a device stamping a little ahead, or the local
-        # clock catching up after a step back).
-        ts_ns = min(batch.ts_ns + self.clock.ahead_ns, now)
-        if ts_ns != batch.ts_ns:
-            batch = SampleBatch(batch.device, ts_ns, batch.values, batch.quality)
-        self._emit(self.engine.ingest(batch))
-
-    def _on_changes(self, device: str, changes: Changes) -> None:
-        """Values a device reported at times of its own (a publish response): one record, its
-        time the newest of theirs; a value stamped otherwise carries its own under `times`."""
-        stamp = self.device_time.stamp
-        times = {tag: stamp(device, ts_ns) for tag, ts_ns in changes.times.items()}
-        newest = max(times.values())
-        body: dict[str, Any] = {"device": device, "values": changes.values}
-        if changes.quality:
-            body["quality"] = {tag: q.value for tag, q in changes.quality.items()}
-        others = {tag: iso_utc(ts_ns) for tag, ts_ns in times.items() if ts_ns != newest}
-        if others:
-            body["times"] = others
-        self.outbox.append(Record(Kind.VALUES, device, newest, body))
-        if not self.engine.evaluates(device):
-            # Nothing computed reads this device: its values are only kept for the local page.
-            self.engine.tags.ingest(SampleBatch(device, newest, changes.values, changes.quality))
-            self._changed()  # the tag table is part of the saved state
-            return
-        by_time: dict[int, list[str]] = {}
-        for tag, ts_ns in times.items():
-            by_time.setdefault(ts_ns, []).append(tag)
-        for ts_ns in sorted(by_time):  # in the order the device says they happened
-            tags = by_time[ts_ns]
-            values = {tag: changes.values[tag] for tag in tags}
-            quality = {tag: changes.quality[tag] for tag in tags if tag in changes.quality}
-            self._compute(SampleBatch(device, ts_ns, values, quality))
-        self._changed()
+    @property
+    def engine(self) -> ComputeEngine:
+        return self.ingest.engine
 
     def _changed(self) -> None:
         """The compute state changed: what falls due next may be sooner, and it wants saving."""
         self._compute_wake.rearm()
         self._dirty = True
         self._save_wake.rearm()
-
-    def _compute_due_in(self) -> float | None:
-        due = self.engine.next_event_ns()
-        if due is None:
-            return None
-        return (due - time.time_ns() - self.clock.ahead_ns) / 1e9
-
-    def _listener(self, device: str) -> Callable[[Changes], None]:
-        return lambda changes: self._on_changes(device, changes)
-
-    def _compute_now(self) -> int:
-        """The time compute runs on now; a jump of the local clock is dealt with first."""
-        now, jump = self.clock.now()
-        if jump is not None and self.engine.clock_ns is not None:
-            self._clock_jumped(jump)
-        return now
-
-    def _clock_jumped(self, jump: ClockJump) -> None:
-        if jump.forward:
-            _log.warning(
-                "the local clock jumped forward by %.0f s: that time counts as unknown, and the "
-                "OEE windows it spans are closed once, not one by one",
-                jump.seconds,
-            )
-            self._emit(self.engine.skip(jump.to_ns))
-        elif jump.restart:
-            _log.error(
-                "the local clock was set back by %.0f s: OEE windows start again from the new "
-                "time (the time before in them counts as unknown)",
-                jump.seconds,
-            )
-            self._emit(self.engine.restart_windows(jump.to_ns))
-        else:
-            _log.warning(
-                "the local clock was set back by %.0f s: compute keeps its own time and lets "
-                "the local clock catch up over about %.0f s",
-                jump.seconds,
-                jump.seconds / self.clock.catch_up_rate,
-            )
-        if not jump.forward:
-            self._restart_schedule()
-
-    async def _watch_clock(self) -> None:
-        """Look for jumps of the wall clock on the monotonic one, apart from polls and ticks.
-
-        Those are timed by apscheduler on the wall clock: after a step back they would wait the
-        step out (a minute back, a minute without a poll) and could not notice it themselves.
-        """
-        while True:
-            await asyncio.sleep(_CLOCK_CHECK_S)
-            self._compute_now()
 
     def _restart_schedule(self) -> None:
         """The jobs' next runs were set by the wall clock before it stepped back: run them now."""
@@ -235,106 +143,13 @@ class Agent:
         for job in self.scheduler.get_jobs():
             job.modify(next_run_time=now)
 
-    def _emit(self, records: list[Record]) -> None:
-        for record in records:
-            if record.kind == "oee" and not record.body["final"]:
-                self.latest_oee[(record.key, record.body["window"])] = record.body
-        self.outbox.extend(records)
-        self.history.extend(records)  # keeps closed windows, stops and alarm transitions
-
-    def publish(self, records: list[Record]) -> None:
-        """Records made outside the poll and tick paths (an operator's corrections)."""
-        self._emit(records)
-        self._changed()
-
-    def current_state(self, machine: str) -> dict[str, Any] | None:
-        """A machine's state now: {state, reason, since}, or None before the first reading."""
-        current = self.engine.machines[machine].current
-        if current is None:
-            return None
-        return {
-            "state": current.state,
-            "reason": current.reason,
-            "since": iso_utc(current.since_ns),
-        }
-
-    def command(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Carry out an alarm command now (see edge_agent.commands); the reply says how it went."""
-        records, reply = carry_out(self.engine, payload, self._compute_now())
-        self._emit(records)
-        self._changed()  # a shelf or an out of service ends at a time of its own
-        return reply
-
     def _check_drivers(self) -> None:
-        """What only a driver can check (OPC UA: certificates that run out within 30 days),
-        hourly, as system alarms raised and cleared here."""
-        from drivers import PLUGINS
-
-        alarms, now = self.engine.alarms, time.time_ns()
-        for driver in PLUGINS:
-            if driver.health is None:
-                continue
-            devices = {n: d for n, d in self.config.devices.items() if d.driver == driver.name}
-            if not devices:
-                continue
-            wanted = driver.health(devices, self.config.agent.pki_path)
-            for alarm_id, text in wanted.items():
-                self._emit(
-                    alarms.system(
-                        alarm_id,
-                        now,
-                        active=True,
-                        detail=text.detail,
-                        detail_key=text.detail_key,
-                        detail_args=text.detail_args,
-                    )
-                )
-            cleared = driver.health_cleared
-            for alarm_id in [a for a in alarms.alarms if a.startswith(driver.health_prefix)]:
-                if alarm_id not in wanted and cleared is not None:
-                    self._emit(
-                        alarms.system(
-                            alarm_id,
-                            now,
-                            active=False,
-                            detail=cleared.detail,
-                            detail_key=cleared.detail_key,
-                        )
-                    )
-
-    def _report_damaged_buffer(self) -> None:
-        """A buffer file that could not be read was moved aside: an alarm someone acknowledges."""
-        if self.outbox.moved_aside is None:
-            return
-        now = time.time_ns()
-        detail = (
-            f"the buffer file could not be read ({self.outbox.damage}); it was moved aside as "
-            f"{self.outbox.moved_aside} and a fresh one started"
-        )
-        args = {"error": self.outbox.damage, "aside": str(self.outbox.moved_aside)}
-        # Raised and returned at once: an event to acknowledge, not a condition that lasts.
-        for active in (True, False):
-            self._emit(
-                self.engine.alarms.system(
-                    "buffer_corrupt",
-                    now,
-                    active=active,
-                    detail=detail,
-                    detail_key="buffer_corrupt",
-                    detail_args=args,
-                )
-            )
+        self.ingest.emit(driver_health(self.config, self.engine.alarms, time.time_ns()))
 
     async def _tick(self) -> None:
-        """Time moves on without samples: shifts, breaks and hours end, running figures fall due."""
-        self._emit(self.engine.advance(self._compute_now()))
+        self.ingest.advance()
         self._dirty = True
         self._save_wake.rearm()
-
-    def _drivers_with_checks(self) -> bool:
-        from drivers import plugin
-
-        return any(plugin(d.driver).health for d in self.config.devices.values())
 
     async def _check_drivers_now(self) -> None:
         self._check_drivers()
@@ -345,14 +160,14 @@ class Agent:
 
     async def _resume(self) -> None:
         """Continue the open shift from the state saved by the last run, not from zero."""
-        self.engine, records = await resume_compute_state(
+        self.ingest.engine, records = await resume_compute_state(
             self.outbox,
             self.engine,
             self.config,
-            max_skew_ns=self.device_time.max_skew_ns,
+            max_skew_ns=self.ingest.device_time.max_skew_ns,
             resume_gap_s=self.resume_gap_s,
         )
-        self._emit(records)
+        self.ingest.emit(records)
 
     async def run(
         self, stop: asyncio.Event, on_ready: Callable[[], Awaitable[None]] | None = None
@@ -371,16 +186,16 @@ class Agent:
                     pending,
                 )
             await self._resume()
-            self._report_damaged_buffer()
+            self.ingest.emit(damaged_buffer(self.outbox, self.engine.alarms, time.time_ns()))
             self._schedule_polls()
             self._compute_wake.rearm()
             if self.engine.oee or self.engine.alarms.alarms:
                 await self._tick()  # what came due while the agent was not running
-            if self._drivers_with_checks():
+            if has_driver_health(self.config):
                 self._check_drivers()
                 self._drivers_wake.rearm()
             if self.pollers:  # the schedule it restarts after a step back; else nothing to watch
-                self._spawn("clock watch", self._watch_clock)
+                self._spawn("clock watch", self.ingest.watch_clock)
             if on_ready is not None:
                 await on_ready()
             # Polls fill the buffer and the page shows them meanwhile: the check that no other
@@ -499,7 +314,7 @@ class Agent:
         closes = {f"closing {n} ({p.driver.endpoint})": p.driver.close() for n, p in pollers}
         await step("closing device connections", closes, 1.0)
         if (self.engine.oee or self.engine.alarms.alarms) and self.engine.clock_ns is not None:
-            self._emit(self.engine.advance(self._compute_now()))
+            self.ingest.advance()
             await step("saving the compute state", {"saving the state": self._save_state()}, 1.0)
         history = {"closing the history (committing what is pending)": self.history.close(1.0)}
         await step("closing the history", history, 1.2)

@@ -1,7 +1,7 @@
 """Checks of a configuration that one model cannot make alone, run after it validated.
 
-References between sections (a machine's tags, a calendar, an alarm's machine), tags against
-their device, and warnings about secrets that would cross the network readable.
+References between sections (a machine's tags, a calendar, an alarm's machine), and each driver's
+and sink's own checks (tags against their device, secrets that would cross the network readable).
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ __all__ = ["check_semantics", "plaintext_warnings"]
 import difflib
 from typing import Any
 
-from pydantic import SecretStr
-
+from drivers import plugin
+from drivers.plugin import Loc
 from edge_agent.compute.expression import Expression, ExpressionError
 from edge_agent.config_models import AgentFile
 from edge_agent.sinks import sink_problems, sink_warnings
-
-Loc = tuple[str | int, ...]
-
 
 # ---------------------------------------------------------------------------------- references
 
@@ -28,8 +25,9 @@ def check_semantics(config: AgentFile) -> list[tuple[Loc, str]]:
     tags = {f"{d}.{t}" for d, device in config.devices.items() for t in device.tags}
     problems: list[tuple[Loc, str]] = []
     for name, device in config.devices.items():
-        if device.driver == "modbus":
-            problems += _check_device_tags(("devices", name), device)
+        check = plugin(device.driver).problems
+        if check is not None:
+            problems += check(("devices", name), device)
 
     def need_tag(loc: Loc, ref: str) -> None:
         if ref not in tags:
@@ -83,30 +81,10 @@ def plaintext_warnings(config: AgentFile) -> list[tuple[Loc, str]]:
     """Passwords and tokens that would cross the network readable: valid, but to be fixed."""
     warnings: list[tuple[Loc, str]] = sink_warnings(config)
     for name, device in config.devices.items():
-        if device.driver != "opcua" or not _has_secret(device.password):
-            continue
-        if device.security_none:
-            warnings.append(
-                (
-                    ("devices", name, "security"),
-                    "security none: the password and every value travel unencrypted; use "
-                    "policy auto (the default) with mode SignAndEncrypt",
-                )
-            )
-        elif device.security != "none" and device.security.mode == "Sign":
-            warnings.append(
-                (
-                    ("devices", name, "security", "mode"),
-                    "mode Sign signs but does not encrypt: values travel readable, and so does "
-                    "the password with a server whose user token policy does not encrypt it; "
-                    "use SignAndEncrypt",
-                )
-            )
+        check = plugin(device.driver).warnings
+        if check is not None:
+            warnings += check(("devices", name), device)
     return warnings
-
-
-def _has_secret(value: SecretStr | None) -> bool:
-    return value is not None and value.get_secret_value() != ""
 
 
 def _unknown(what: str, name: str, known: Any) -> str:
@@ -118,26 +96,3 @@ def _unknown(what: str, name: str, known: Any) -> str:
     return f"unknown {what} '{name}'" + (
         f" (defined: {listed})" if names else f" (no {what}s are defined)"
     )
-
-
-def _check_device_tags(base: Loc, device: Any) -> list[tuple[Loc, str]]:
-    problems: list[tuple[Loc, str]] = []
-    for name, tag in device.tags.items():
-        loc = (*base, "tags", name, "address")
-        if tag.address < device.addressing:
-            problems.append(
-                (loc, f"address {tag.address} does not exist with addressing 1 (the first is 1)")
-            )
-        limit = device.max_registers_per_request if tag.table in ("holding", "input") else None
-        if limit is not None and tag.size > limit:
-            problems.append(
-                (
-                    (*base, "tags", name),
-                    f"spans {tag.size} registers; max_registers_per_request is {limit}",
-                )
-            )
-        if tag.address - device.addressing + tag.size > 65536:
-            problems.append(
-                (loc, f"the tag runs past address 65535 ({tag.size} registers from {tag.address})")
-            )
-    return problems

@@ -36,7 +36,7 @@ __all__ = [
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -50,6 +50,7 @@ from pydantic import (
 from drivers import device_config_union
 from edge_agent.config_types import (
     ConfigModel,
+    DeviceSettings,
     DisplayName,
     LocalTime,
     Name,
@@ -185,7 +186,10 @@ class AgentConfig(ConfigModel):
 # --------------------------------------------------------------------------------------- devices
 
 # Each driver's models live in its folder (drivers/<name>/config.py); the registry gathers them.
-DeviceConfig = Annotated[device_config_union(), Field(discriminator="driver")]
+if TYPE_CHECKING:  # the union is built at run time; what the core may read of any member:
+    DeviceConfig = DeviceSettings
+else:
+    DeviceConfig = Annotated[device_config_union(), Field(discriminator="driver")]
 
 
 # -------------------------------------------------------------------------------------- machines
@@ -222,7 +226,7 @@ class CounterConfig(ConfigModel):
 
 
 ReasonCategory = Literal["breakdown", "setup", "material", "operator", "planned", "quality"]
-REASON_CATEGORIES: tuple[str, ...] = ReasonCategory.__args__
+REASON_CATEGORIES: tuple[str, ...] = get_args(ReasonCategory)
 
 
 class ReasonConfig(ConfigModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigModel",
+    "DeviceSettings",
     "DisplayName",
     "LocalTime",
     "Name",
@@ -20,8 +21,9 @@ __all__ = [
 ]
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import (
     AfterValidator,
@@ -61,6 +63,24 @@ Switch = Annotated[bool, BeforeValidator(_empty_is_false)]
 class ConfigModel(BaseModel):
     # NaN and infinity (YAML .nan, .inf) are never a limit, a scale or a time.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class DeviceSettings(Protocol):
+    """What the agent's core reads of a device's settings, whatever its driver: every driver's
+    device model has these fields (tests/unit/test_driver_registry.py checks it)."""
+
+    @property
+    def driver(self) -> str: ...
+    @property
+    def display_name(self) -> str | None: ...
+    @property
+    def poll_interval_s(self) -> float: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def backoff_max_s(self) -> float: ...
+    @property
+    def tags(self) -> Mapping[str, Any]: ...
 
 
 DisplayName = Annotated[

@@ -43,7 +43,8 @@ from operator import attrgetter
 from pathlib import Path
 from typing import IO, NamedTuple
 
-from drivers.modbus.config import ModbusTagConfig
+from drivers import plugin
+from drivers.plugin import TEXT_TYPES
 from edge_agent import strict_json
 from edge_agent.compute.engine import ComputeEngine
 from edge_agent.config_models import AgentFile
@@ -294,9 +295,10 @@ def _tags(config: AgentFile) -> _Tags:
     numeric: dict[tuple[str, str], str] = {}
     for name, device in config.devices.items():
         for tag, tag_config in device.tags.items():
-            # A Modbus tag has a declared type; an OPC UA tag takes what the server sends.
-            if isinstance(tag_config, ModbusTagConfig) and tag_config.type != "string":
-                numeric[(name, tag)] = f"a {tag_config.type} tag"
+            # Most drivers declare a tag's type; an OPC UA tag takes what the server sends.
+            declared = plugin(device.driver).tag_type(tag_config)
+            if declared is not None and declared not in TEXT_TYPES:
+                numeric[(name, tag)] = f"a {declared} tag"
     for machine_name, machine in config.machines.items():
         for role in ("total", "good", "reject") if machine.counters else ():
             ref = getattr(machine.counters, role)

@@ -23,4 +23,5 @@ PLUGIN = DriverPlugin(
     device_config=FinsDeviceConfig,
     reference=(("devices.<name>.tags.<name> (fins)", FinsTagConfig),),
     create=_create,
+    tag_type=lambda tag: tag.type,
 )

@@ -23,4 +23,5 @@ PLUGIN = DriverPlugin(
     device_config=McDeviceConfig,
     reference=(("devices.<name>.tags.<name> (mc)", McTagConfig),),
     create=_create,
+    tag_type=lambda tag: tag.value_type,
 )

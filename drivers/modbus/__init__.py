@@ -7,6 +7,7 @@ __all__ = ["PLUGIN"]
 from typing import Any
 
 from drivers.base import Driver
+from drivers.modbus.checks import device_problems
 from drivers.modbus.config import ModbusDeviceConfig, ModbusTagConfig
 from drivers.plugin import DriverPlugin
 
@@ -23,4 +24,6 @@ PLUGIN = DriverPlugin(
     device_config=ModbusDeviceConfig,
     reference=(("devices.<name>.tags.<name> (modbus)", ModbusTagConfig),),
     create=_create,
+    problems=device_problems,
+    tag_type=lambda tag: tag.type,
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.base import Driver
+from drivers.opcua.checks import device_warnings
 from drivers.opcua.cli import add_commands
 from drivers.opcua.config import OpcUaDeviceConfig, OpcUaSecurityConfig, OpcUaTagConfig
 from drivers.opcua.health import CERTIFICATE_RENEWED, expiring_certificates
@@ -33,4 +34,5 @@ PLUGIN = DriverPlugin(
     health=expiring_certificates,
     health_prefix="certificate_",
     health_cleared=CERTIFICATE_RENEWED,
+    warnings=device_warnings,
 )

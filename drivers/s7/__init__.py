@@ -35,4 +35,5 @@ PLUGIN = DriverPlugin(
     device_config=S7DeviceConfig,
     reference=(("devices.<name>.tags.<name> (s7)", S7TagConfig),),
     create=_create,
+    tag_type=lambda tag: tag.location.type,
 )

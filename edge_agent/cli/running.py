@@ -115,19 +115,22 @@ async def run_agent(
                 http.port,
                 functools.partial(page_state, agent),
                 agent.metrics.registry,
-                agent.command,
+                agent.ingest.command,
                 access=access,
                 hostnames=tuple(http.hostnames),
                 open_read=http.open_read,
                 reads={
                     **HistoryApi(
-                        config, agent.history, lambda: agent.latest_oee, current=agent.current_state
+                        config,
+                        agent.history,
+                        lambda: agent.ingest.latest_oee,
+                        current=agent.ingest.current_state,
                     ).routes(),
-                    **ReportApi(config, agent.history, lambda: agent.latest_oee).routes(),
+                    **ReportApi(config, agent.history, lambda: agent.ingest.latest_oee).routes(),
                     "/api/meta": read_meta(config),
                 },
                 actions=OperatorApi(
-                    config, agent.history, lambda: agent.engine, agent.publish
+                    config, agent.history, lambda: agent.engine, agent.ingest.publish
                 ).actions(),
             )
             try:

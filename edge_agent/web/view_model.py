@@ -66,7 +66,7 @@ async def page_state(agent: Agent) -> dict[str, Any]:
                 "state": current.state if current else "unknown",
                 "reason": current.reason if current else None,
                 "since": iso_utc(current.since_ns) if current else None,
-                "oee": agent.latest_oee.get((name, window)),
+                "oee": agent.ingest.latest_oee.get((name, window)),
             }
         )
     sinks = [

@@ -44,7 +44,9 @@ async def test_a_damaged_buffer_is_moved_aside_and_raises_an_alarm_to_acknowledg
         assert moved.read_bytes().startswith(b"this is not a database")
         alarm = agent.engine.alarms.alarms["buffer_corrupt"]
         assert alarm.state == "unack_rtn" and str(moved) in (alarm.detail or "")
-        reply = agent.command({"command": "ack", "id": "buffer_corrupt", "user": "wang.fang"})
+        reply = agent.ingest.command(
+            {"command": "ack", "id": "buffer_corrupt", "user": "wang.fang"}
+        )
         assert reply["ok"] and reply["state"] == "normal"
         await agent.outbox.flush()
         published = [r.decoded() for r in await agent.outbox.read(0, 1000) if r.kind == "alarm"]

@@ -48,7 +48,7 @@ async def test_a_stop_and_an_alarm_reach_the_history(tmp_path: Path) -> None:
             await asyncio.sleep(0.5)
             image.set("coil", 1, 0)
             await _until(lambda: _state(agent, "m1") == "running")
-            reply = agent.command({"command": "ack", "id": "hot", "user": "anna"})
+            reply = agent.ingest.command({"command": "ack", "id": "hot", "user": "anna"})
             assert reply["ok"], reply
             await asyncio.sleep(1.0)
             live = await agent.history.stops("m1", from_ns, time.time_ns() + DAY_NS)

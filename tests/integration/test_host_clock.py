@@ -66,7 +66,7 @@ async def start(tmp_path: Path) -> tuple[Agent, NumberedDevice, asyncio.Event, a
         + "machines:\n  m:\n    ideal_cycle_time_s: 1\n    state: {running: counter.n > 0}\n",
     )
     agent = Agent(load_config(path))
-    agent.clock = ComputeClock(wall=lambda: time.time_ns() + int(Shift.seconds * S))
+    agent.ingest.clock = ComputeClock(wall=lambda: time.time_ns() + int(Shift.seconds * S))
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     task.add_done_callback(lambda _t: asyncio.ensure_future(server.shutdown()))
@@ -90,7 +90,7 @@ async def test_a_step_back_does_not_stop_polling_or_compute(
         assert clock_before is not None and seen[0] is not None and seen[0] >= clock_before
         assert all(b is not None and a is not None and b >= a for a, b in itertools.pairwise(seen))
         assert seen[-1] > seen[0]  # compute's time runs on: never frozen, never back
-        assert agent.clock.ahead_ns > 0  # while the local clock catches up
+        assert agent.ingest.clock.ahead_ns > 0  # while the local clock catches up
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
