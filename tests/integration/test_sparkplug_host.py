@@ -179,6 +179,56 @@ async def test_births_data_by_exception_seq_and_a_clean_death(
     assert death.kind == "NDEATH" and death.seq is None and bd_seq(death) == bd_seq(nbirth)
 
 
+async def test_include_leaves_the_devices_and_oee_out_of_a_running_agent(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """`include: [machines, alarms]` from the file: the node is born with machine and alarm
+    metrics only, and devices polled 50 times a second send nothing."""
+    plc_port, counter_port = free_port(), free_port()
+    counter = NumberedDevice()
+    servers = [
+        await serve_tcp([SimulatedDevice(fixed_image())], "127.0.0.1", plc_port),
+        await serve_tcp([counter.simulated()], "127.0.0.1", counter_port),
+    ]
+    path, node = write_config(
+        tmp_path,
+        "devices:\n"
+        + device_yaml("plc", plc_port)
+        + numbered_yaml("counter", counter_port, 0.02)
+        + MACHINE
+        + sink_yaml(mosquitto.port, "    include: [machines, alarms]\n"),
+    )
+    host = HostApp(mosquitto.port, GROUP, f"host-{node}")
+    try:
+        async with running(path):
+            await asyncio.to_thread(host.capture.wait_for, count("NBIRTH", node, 1), 20)
+            polls = counter.served
+            while counter.served < polls + 50:
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread(host.capture.wait_for, count("NDEATH", node, 1), 5)
+        seen = of_node(host.seen(), node)
+    finally:
+        host.close()
+        for server in servers:
+            await server.shutdown()
+
+    assert not [s for s in seen if s.device is not None]  # no DBIRTH, DDATA or DDEATH
+    nbirth = seen[0]
+    assert nbirth.kind == "NBIRTH"
+    declared = {m.name for m in nbirth.metrics}
+    assert {"machines/m1/state", "machines/m1/last_stop/reason", "alarms/hot/state"} <= declared
+    assert "alarm_flood/active" in declared
+    assert not [name for name in declared if "/oee/" in name]
+    node_metrics: dict[str, object] = {}
+    for s in seen:
+        if s.kind in ("NBIRTH", "NDATA"):
+            node_metrics |= {m.name: m.value for m in s.metrics if m.value is not None}
+    assert node_metrics["machines/m1/state"] == "running"
+    assert node_metrics["alarms/hot/active"] is True
+    session = [s for s in seen if s.kind != "NDEATH"]
+    assert [s.seq for s in session] == list(range(len(session)))
+
+
 async def test_kill9_leaves_the_will_with_the_births_bdseq(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
