@@ -22,7 +22,7 @@ from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox
 from edge_agent.records import StoredRecord, known_kind
 from edge_agent.sinks import Sink
-from edge_agent.sinks.base import ExplainsWaiting
+from edge_agent.sinks.base import ExplainsWaiting, ReportsConflict
 
 _log = logging.getLogger(__name__)
 _QUARANTINE_LOG_EVERY_S = 60.0  # at most one log line a minute about refused records, per sink
@@ -75,6 +75,11 @@ class SinkRunner:
                 return why
             return f"not connected to {self.sink.endpoint}"
         return None
+
+    @property
+    def conflict(self) -> str | None:
+        """Another client in this sink's place on its server (delivering or not), if any."""
+        return self.sink.conflict if isinstance(self.sink, ReportsConflict) else None
 
     @property
     def oldest_pending_age_s(self) -> float:

@@ -521,6 +521,7 @@ def _health_reasons(state: dict[str, Any]) -> list[str]:
         for s in state["sinks"]
         if s["error"]
     ]
+    reasons += [f"sink {s['name']}: {s['conflict']}" for s in state["sinks"] if s["conflict"]]
     buffer = state["buffer"]
     if buffer["write_error"]:
         reasons.append(f"the buffer cannot write: {buffer['write_error']}")

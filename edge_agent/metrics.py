@@ -71,6 +71,13 @@ class Metrics:
             ["sink"],
             registry=r,
         )
+        self.sink_conflicts = Counter(
+            "edge_sink_conflicts",
+            "Signs that another client takes this sink's place on its server: a Sparkplug birth "
+            "under this node's id that it did not send",
+            ["sink"],
+            registry=r,
+        )
         self.oldest_pending = Gauge(
             "edge_sink_oldest_pending_seconds",
             "How long the oldest record not yet confirmed has waited in the buffer",

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 __all__ = [
     "Claims",
+    "ClaimsAgentId",
     "Exclusive",
+    "ExplainsWaiting",
+    "ReportsConflict",
     "Sink",
     "SinkContext",
     "SinkImplementation",
@@ -84,6 +87,16 @@ class ExplainsWaiting(Protocol):
 
     @property
     def waiting(self) -> str | None: ...
+
+
+@runtime_checkable
+class ReportsConflict(Protocol):
+    """A sink that can tell another client is taking its place on its server (a Sparkplug node
+    under the same id, connections taken over): `conflict` says what, for /health, delivering
+    or not."""
+
+    @property
+    def conflict(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ async def page_state(agent: Agent) -> dict[str, Any]:
             "pending": r.pending,
             "oldest_pending_s": round(r.oldest_pending_age_s, 1),
             "error": r.error,
+            "conflict": r.conflict,
             "quarantined": r.quarantined,
             "last_refusal": r.last_refusal,
         }

@@ -115,6 +115,11 @@ class MqttSink:
         return self.transport.endpoint
 
     @property
+    def conflict(self) -> str | None:
+        """Connections that keep being taken over (see MqttTransport), for /health."""
+        return self.transport.unstable
+
+    @property
     def status_topic(self) -> str:
         return f"{self.root}/status"
 

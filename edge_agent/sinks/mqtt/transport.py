@@ -30,6 +30,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
@@ -47,6 +48,10 @@ _CLOSE_S = 1.2
 _DISCONNECT_S = 0.4
 VOLATILE_MAX = 100  # messages waiting to be published that are not worth buffering (replies)
 _VOLATILE_IN_FLIGHT = 10  # of them handed to paho and not yet acknowledged
+# Connections lost this soon after they were made, this many times in a row, are not a network
+# that comes and goes: the broker ends them (another client with the same id, a refusal).
+_SHORT_S = 10.0
+_SHORT_IN_A_ROW = 3
 
 
 class Will(NamedTuple):
@@ -80,6 +85,9 @@ class MqttTransport:
         self._volatile: deque[tuple[str, str]] = deque(maxlen=VOLATILE_MAX)
         self._volatile_ready = asyncio.Event()
         self._volatile_task: asyncio.Task[None] | None = None
+        self._connected_at = 0.0  # time.monotonic() of the last accepted CONNECT
+        self._short = 0  # connections in a row lost within _SHORT_S
+        self.unstable: str | None = None  # why connections keep ending, while they do
 
     @property
     def connected(self) -> bool:
@@ -294,6 +302,7 @@ class MqttTransport:
         if reason.is_failure:
             _log.error("MQTT broker %s refused the connection: %s", self.endpoint, reason)
             return
+        self._connected_at = time.monotonic()
         self._connected.set()
         self.on_connect()
 
@@ -318,11 +327,30 @@ class MqttTransport:
         was_connected = self._connected.is_set()
         if was_connected and not self._closing:
             _log.warning("MQTT connection to %s lost (%s); retrying", self.endpoint, reason)
+            self._count_short(time.monotonic() - self._connected_at)
         self._connected.clear()
         self._generation += 1
         self._wake_waiter()  # a delivery waiting for QoS 0 messages learns they are gone
         if was_connected:
             self.on_disconnect()
+
+    def _count_short(self, lasted_s: float) -> None:
+        """A connection that lasted `lasted_s` was lost: say so once when they keep ending."""
+        if lasted_s >= _SHORT_S:
+            self._short, self.unstable = 0, None
+            return
+        self._short += 1
+        if self._short != _SHORT_IN_A_ROW:
+            return
+        self.unstable = (
+            f"the connection to MQTT broker {self.endpoint} as client id {self.client_id!r} "
+            f"was lost {_SHORT_IN_A_ROW} times in a row within seconds of being made: most "
+            "likely another client connects with the same client id (another agent with this "
+            "agent.id or client_id, or this account on a broker that makes the account name the "
+            "client id) and the broker lets one in at a time; else the broker closes it for what "
+            "it is sent (see the broker's log)"
+        )
+        _log.error("%s", self.unstable)
 
     def _on_publish(
         self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any, _props: Any

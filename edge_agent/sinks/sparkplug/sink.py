@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 
 from edge_agent.errors import ConnectError
+from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox
 from edge_agent.records import StoredRecord
 from edge_agent.sinks.base import SinkContext
@@ -46,6 +47,7 @@ from edge_agent.sinks.sparkplug.config import SparkplugSinkConfig
 from edge_agent.sinks.sparkplug.host import PrimaryHost
 from edge_agent.sinks.sparkplug.layout import NodeLayout, layout_for
 from edge_agent.sinks.sparkplug.node import EdgeNode, Message, NoSessionError
+from edge_agent.sinks.sparkplug.twin import TwinWatch
 from edge_agent.sinks.sparkplug.updates import KINDS
 
 _log = logging.getLogger(__name__)
@@ -58,9 +60,8 @@ class SparkplugSink:
     @classmethod
     def create(cls, name: str, config: SparkplugSinkConfig, context: SinkContext) -> SparkplugSink:
         agent_id = context.config.agent.id
-        return cls(
-            name, config, layout_for(context.config, config, agent_id), context.outbox, agent_id
-        )
+        layout = layout_for(context.config, config, agent_id)
+        return cls(name, config, layout, context.outbox, agent_id, context.metrics)
 
     def __init__(
         self,
@@ -69,6 +70,7 @@ class SparkplugSink:
         layout: NodeLayout,
         outbox: Outbox,
         agent_id: str,
+        metrics: Metrics | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -99,6 +101,9 @@ class SparkplugSink:
         self.transport.on_message = self._on_message
         self.transport.on_disconnect = self._on_disconnect
         self.transport.on_connect_failed = self._on_connect_failed
+        self.twin = TwinWatch(name, layout.group_id, layout.edge_node_id, self.transport.endpoint)
+        self._nbirth_topic = self.node.topic("NBIRTH")
+        self._metrics = metrics
 
     @property
     def connected(self) -> bool:
@@ -114,6 +119,10 @@ class SparkplugSink:
         if self.transport.connected and self.host is not None and not self.host.online:
             return f"waiting for the primary host {self.host.host_id} to be online (its STATE)"
         return None
+
+    @property
+    def conflict(self) -> str | None:
+        return self.twin.conflict() or self.transport.unstable
 
     @property
     def _bd_seq_key(self) -> str:
@@ -234,6 +243,10 @@ class SparkplugSink:
     def _on_connect(self) -> None:
         topics = [self.node.ncmd_topic, *([self.host.topic] if self.host else [])]
         self.transport.subscribe(topics, "host applications cannot command this edge node")
+        self.transport.subscribe(
+            [self._nbirth_topic],
+            "another edge node born under this one's group and edge node id goes unnoticed",
+        )
         if self.host is None:
             self._birth()
         else:
@@ -245,6 +258,12 @@ class SparkplugSink:
             )
 
     def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == self._nbirth_topic:
+            with self._lock:  # a birth of ours is known before paho has it
+                foreign = self.twin.received(payload)
+            if foreign and self._metrics is not None:
+                self._metrics.sink_conflicts.labels(self.name).inc()
+            return
         if topic == self.node.ncmd_topic:
             with self._lock:
                 self._publish_quietly(self.node.command(payload, time.time_ns()))
@@ -291,6 +310,9 @@ class SparkplugSink:
     # ---- either thread, under the lock
 
     def _publish(self, messages: list[Message]) -> list[int]:
+        for m in messages:
+            if m.topic == self._nbirth_topic:
+                self.twin.sent(m.payload)
         return [self.transport.publish(m.topic, m.payload, m.qos, m.retain) for m in messages]
 
     def _publish_quietly(self, messages: list[Message]) -> None:

@@ -74,7 +74,7 @@ const TEXT = {
     tag: "Tag", unit: "Unit", last_ok: "last answer", signal_quality: "Quality",
     sink: "Destination", connected: "Connected", pending: "Waiting in buffer",
     oldest: "Oldest waits", refused: "Refused (kept aside)", error: "Last error",
-    send_failed: "cannot deliver", buffer: "Local buffer", records: "records",
+    send_failed: "cannot deliver", id_conflict: "ID in use elsewhere", buffer: "Local buffer", records: "records",
     dropped: "{n} records dropped by the buffer limits", full: "buffer full: polling paused",
     // units
     min: "{v} min", hour: "{v} h", sec: "{v} s", pct: "{v} %",
@@ -154,7 +154,7 @@ const TEXT = {
     tag: "点位", unit: "单位", last_ok: "最近应答", signal_quality: "数据质量",
     sink: "目标", connected: "已连接", pending: "缓存待发", oldest: "最早待发",
     refused: "被拒收（已隔离）", error: "最近错误",
-    send_failed: "发送失败", buffer: "本地缓存", records: "条记录",
+    send_failed: "发送失败", id_conflict: "ID冲突", buffer: "本地缓存", records: "条记录",
     dropped: "{n} 条记录因缓存上限被丢弃", full: "缓存已满：采集已暂停",
     min: "{v} 分钟", hour: "{v} 小时", sec: "{v} 秒", pct: "{v}%",
     h_15m: "15 分钟", h_1h: "1 小时", h_4h: "4 小时", h_8h: "8 小时", h_24h: "24 小时",

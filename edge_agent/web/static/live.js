@@ -155,6 +155,9 @@ export function renderSinks(sinks, buffer) {
     h("td", { class: "num" }, duration(k.oldest_pending_s)),
     h("td", { class: "num" }, num(k.quarantined)),
     h("td", { title: k.error || null }, k.error ? t("send_failed") : "")));
-  replace(box,
+  // Another client in a sink's place: above the table, where a phone shows it without scrolling.
+  const conflicts = sinks.filter((k) => k.conflict).map((k) => h("p", {},
+    h("span", { class: "pill down conflict", title: k.conflict }, `${k.name}: ${t("id_conflict")}`)));
+  replace(box, conflicts,
     h("div", { class: "scroll" }, h("table", {}, h("thead", {}, head), h("tbody", {}, rows))), line);
 }
