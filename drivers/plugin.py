@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["TEXT_TYPES", "DeviceCheck", "DriverPlugin", "HealthAlarm", "HealthCheck", "Loc"]
+__all__ = [
+    "TEXT_TYPES",
+    "DeviceCheck",
+    "DriverPlugin",
+    "HealthAlarm",
+    "HealthCheck",
+    "Loc",
+    "SimulatedPress",
+]
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +51,17 @@ def _device_decides(_tag: Any) -> str | None:
 
 
 @dataclass(frozen=True)
+class SimulatedPress:
+    """`edge-agent simulate --<name>-port P`: the simulated press served over this protocol."""
+
+    protocol: str  # for --help: "also serve a press over <protocol> on this port"
+    press_map: str  # where its values are, for --help (the README has it too)
+    # (press model, host, port) -> (how to stop it, where it is, for people). Imports the
+    # protocol's server only when called. OSError when the port cannot be had.
+    serve: Callable[[Any, str, int], Awaitable[tuple[Callable[[], Awaitable[None]], str]]]
+
+
+@dataclass(frozen=True)
 class DriverPlugin:
     name: str  # the `driver:` of a device
     title: str  # for people: "Modbus", "Siemens S7"
@@ -61,3 +80,4 @@ class DriverPlugin:
     # The type a tag's settings give its values ("real", "string"); None where the device decides
     # (OPC UA). A replayed CSV is checked against it.
     tag_type: Callable[[Any], str | None] = _device_decides
+    simulator: SimulatedPress | None = None

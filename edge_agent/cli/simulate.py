@@ -9,12 +9,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from edge_agent.errors import EdgeAgentError
 from edge_agent.stopping import run_until_stopped, stop_within
 
 if TYPE_CHECKING:
+    from drivers.plugin import SimulatedPress
     from drivers.sim.fleet import Fleet
     from drivers.sim.opcua_press import OpcUaPress
 
@@ -42,19 +43,6 @@ urn:edge-agent:sim, nodes nsu=urn:edge-agent:sim;s=Press.<Name>:
 Port 4840 taken (another OPC UA server, a second simulator)? --opcua-port 0 leaves the OPC UA
 press out, --opcua-port N moves it.
 
-Siemens S7 press (--s7-port P; rack 0, slot 1; README "S7" has its tags: block):
-  DB1.DBX0.0 running, DB1.DBX0.1 door_closed, DB1.DBW2 fault_code (INT),
-  DB1.DBD4 total_count (DINT), DB1.DBD8 good_count (DINT), DB1.DBD12 spindle_temp_c (REAL),
-  DB1.DBD16 vibration_mm_s (REAL), DB1.DBW20 motor current (0.1 A), DB1.DBB22 fault text
-  (STRING[32]), I0.1 door switch, Q0.0 drive on
-Mitsubishi press (--mc-port P; MC protocol 3E binary, Q series addressing):
-  M0 running, X0 door_closed, D0 fault_code, D2-D3 total_count (uint32, low word first),
-  D4-D5 good_count, D6 stroke_counter16, D10-D11 spindle_temp_c (float32),
-  D12-D13 vibration_mm_s (float32), D14 motor current (0.1 A)
-Omron press (--fins-port P; FINS over UDP and TCP, node of the PLC: 0 = any):
-  CIO0.00 running, CIO0.01 door_closed, D0 fault_code, D2-D3 total_count (UDINT, low word
-  first), D4-D5 good_count, D6 stroke_counter16, D10-D11 spindle_temp_c (REAL),
-  D12-D13 vibration_mm_s (REAL), D14 motor current (0.1 A), C0 stroke counter (BCD)
 """
 
 
@@ -64,7 +52,7 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
         help="serve simulated presses over Modbus TCP (and one over OPC UA)",
         description="Simulated presses to try a configuration without a PLC: press N on Modbus "
         "TCP port --port+N-1 (unit id 1), and one more on OPC UA. configs/demo.yaml reads them.",
-        epilog=SIMULATOR_MAP,
+        epilog=SIMULATOR_MAP + "".join(p.simulator.press_map for p in _simulated()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sim.add_argument("--machines", type=int, default=2)
@@ -86,16 +74,12 @@ def add_commands(sub: argparse._SubParsersAction[Any]) -> None:
         default=4840,
         help="also serve a press over OPC UA on this port (0: no OPC UA press)",
     )
-    for flag, what in (
-        ("s7", "Siemens S7"),
-        ("mc", "the Mitsubishi MC protocol"),
-        ("fins", "Omron FINS"),
-    ):
+    for driver in _simulated():
         sim.add_argument(
-            f"--{flag}-port",
+            f"--{driver.name}-port",
             type=int,
             default=0,
-            help=f"also serve a press over {what} on this port",
+            help=f"also serve a press over {driver.simulator.protocol} on this port",
         )
     sim.set_defaults(command=_cmd_simulate)
 
@@ -112,16 +96,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                 opcua = await start_opcua_press(args.opcua_port, args.host)
                 stops["the OPC UA press"] = opcua.stop()
                 where += f"; OPC UA {opcua.url}"
-            for protocol, port in (
-                ("s7", args.s7_port),
-                ("mc", args.mc_port),
-                ("fins", args.fins_port),
-            ):
+            for driver in _simulated():
+                port = getattr(args, f"{driver.name}_port")
                 if port:
-                    stop_press, said = await _start_press(
-                        protocol, args.host, port, args.seed + 100
-                    )
-                    stops[f"the {protocol} press"] = stop_press()
+                    stop_press, said = await _start_press(driver, args.host, port, args.seed + 100)
+                    stops[f"the {driver.name} press"] = stop_press()
                     where += f"; {said}"
         except BaseException:
             await stop_within(stops, 2.0)
@@ -148,33 +127,32 @@ async def start_simulator(
         raise EdgeAgentError(f"cannot serve the simulator on {host}:{port}: {exc}") from None
 
 
+def _simulated() -> list[SimulatedDriver]:
+    """The drivers whose folder has a simulated press besides Modbus and OPC UA's."""
+    from drivers import PLUGINS
+
+    return [SimulatedDriver(p.name, p.simulator) for p in PLUGINS if p.simulator is not None]
+
+
+class SimulatedDriver(NamedTuple):
+    name: str
+    simulator: SimulatedPress
+
+
 async def _start_press(
-    protocol: str, host: str, port: int, seed: int
+    driver: SimulatedDriver, host: str, port: int, seed: int
 ) -> tuple[Callable[[], Awaitable[None]], str]:
-    """One more simulated press over S7, MC or FINS: how to stop it, and where it is."""
+    """One more simulated press over the driver's protocol: how to stop it, and where it is."""
     from drivers.sim.press import PressModel
 
     press = PressModel(seed=seed, start_s=time.time())
     try:
-        if protocol == "s7":
-            from drivers.s7.sim import serve_press as serve_s7
-
-            s7 = await serve_s7(press, host, port)
-            return s7.stop, f"S7 {host}:{s7.port} (rack 0, slot 1)"
-        if protocol == "mc":
-            from drivers.mc.sim import serve_press as serve_mc
-
-            mc = await serve_mc(press, host, port)
-            return mc.stop, f"MC protocol {host}:{port}"
-        from drivers.fins.sim import serve_press as serve_fins
-
-        fins = await serve_fins(press, host, port)
-        return fins.stop, f"FINS UDP and TCP {host}:{port}"
+        return await driver.simulator.serve(press, host, port)
     except OSError as exc:
         raise EdgeAgentError(
-            f"cannot serve the simulated {protocol} press on port {port}: "
+            f"cannot serve the simulated {driver.name} press on port {port}: "
             f"{exc.strerror or exc} (is another simulator or server using it?); choose another "
-            f"--{protocol}-port"
+            f"--{driver.name}-port"
         ) from None
 
 
