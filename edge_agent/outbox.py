@@ -450,7 +450,7 @@ class Outbox:
         an episode is logged (the next after the buffer was fine again).
         """
         dropped, cut, full = await self._run(self._enforce, time.time_ns())
-        if dropped:
+        if dropped and cut is not None:
             self._forget(cut)
             self._drop_tail(cut)
         if full != self.full:

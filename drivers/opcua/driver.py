@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ class OpcUaDriver:
         self._reread = True
 
     async def open_session(
-        self, lost: Callable[[Exception], Awaitable[None]] | None = None
+        self, lost: Callable[[Exception], Coroutine[Any, Any, None]] | None = None
     ) -> Client:
         """A session as the device's configuration says (security, user, the agent's own
         certificate), and nothing more: `connect` sets up the tags on it, `opcua browse` looks
@@ -120,7 +120,7 @@ class OpcUaDriver:
                 client.set_password(c.password.get_secret_value())
         if c.user_certificate is not None and c.user_private_key is not None:
             await client.load_client_certificate(str(c.user_certificate))  # type: ignore[unused-ignore]
-            await client.load_private_key(str(c.user_private_key))
+            await client.load_private_key(c.user_private_key)
         try:
             await self._secure(client)
             client.connection_lost_callback = lost

@@ -29,8 +29,8 @@ def setup_logging(level: str | None) -> None:
         "apscheduler.executors": logging.WARNING,
         "apscheduler.scheduler": logging.ERROR,  # skipped runs are counted as overruns instead
     }
-    for name, level in quiet.items():
-        logging.getLogger(name).setLevel(level)
+    for noisy, threshold in quiet.items():
+        logging.getLogger(noisy).setLevel(threshold)
 
     # Except one asyncua warning: an OPC UA user password about to travel in plain text (the
     # server's user token policy does not encrypt it and the channel is not SignAndEncrypt).

@@ -89,7 +89,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         fleet = await start_simulator(
             args.machines, args.host, args.port, args.seed, tuple(args.wear_per_hour)
         )
-        stops = {"the Modbus presses": fleet.stop()}
+        stops: dict[str, Awaitable[None]] = {"the Modbus presses": fleet.stop()}
         where = ""
         try:
             if args.opcua_port:

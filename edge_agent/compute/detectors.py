@@ -32,6 +32,7 @@ __all__ = ["DETAILS", "Verdict", "has_non_finite", "make_detector"]
 import math
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -442,7 +443,7 @@ def has_non_finite(value: Any) -> bool:
 def make_detector(config: AlarmConfig, *, bool_tag: bool = False) -> Detector:
     if isinstance(config, CyclesAlarmConfig):
         return CyclesDetector(config, edges=bool_tag)
-    kinds: dict[type, type[Detector]] = {
+    kinds: dict[type, Callable[[Any], Detector]] = {
         LimitAlarmConfig: LimitDetector,
         VibrationZoneAlarmConfig: VibrationZoneDetector,
         EwmaAlarmConfig: EwmaDetector,
@@ -451,4 +452,4 @@ def make_detector(config: AlarmConfig, *, bool_tag: bool = False) -> Detector:
         TrendAlarmConfig: TrendDetector,
         RunHoursAlarmConfig: RunHoursDetector,
     }
-    return kinds[type(config)](config)  # type: ignore[arg-type]
+    return kinds[type(config)](config)

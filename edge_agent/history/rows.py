@@ -32,7 +32,10 @@ NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 OeeRow = tuple[str, str, int, int, int, str]  # machine, window, start, end, ts, body
-StopRow = tuple[str, int, int, float, str, str | None, str | None, str | None, str | None, str]
+# machine, start, end, duration, state, reason, reason code, category, classified by, note, body
+StopRow = tuple[
+    str, int, int, float, str, str | None, str | None, str | None, str | None, str | None, str
+]
 PeriodRow = tuple[str, int, int, str, str | None]  # machine, start, end, state, reason
 # Non-running states that are not stops: the timeline shows them, OEE counts them apart.
 _PERIOD_STATES = ("planned", "unknown")
