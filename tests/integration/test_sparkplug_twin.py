@@ -78,12 +78,13 @@ async def test_two_agents_with_one_edge_node_id_each_see_the_other(
             await asyncio.to_thread(host.rebirth, NODE)
             await until(lambda: host.count("NBIRTH", NODE) == births + 1)
             await asyncio.sleep(0.5)  # the echo of the rebirth is back by now
-            assert runner(first).error is None and conflicts(first) == 0
+            assert runner(first).conflict is None and conflicts(first) == 0
+            assert runner(first).error is None
             assert not caplog.records
 
             async with running(config(tmp_path, "press-b", mosquitto.port, device_port)) as second:
                 await until(lambda: conflicts(first) >= 1)
-                error = runner(first).error
+                error = runner(first).conflict
                 assert error is not None
                 assert re.search(
                     rf"another Sparkplug edge node is born as {GROUP}/{NODE} on "
@@ -96,10 +97,10 @@ async def test_two_agents_with_one_edge_node_id_each_see_the_other(
                 assert conflicts(second) == 0
                 await asyncio.to_thread(host.rebirth, NODE)
                 await until(lambda: conflicts(second) >= 1)
-                assert runner(second).error is not None
-                assert "another Sparkplug edge node" in (runner(second).error or "")
+                assert runner(second).conflict is not None
+                assert "another Sparkplug edge node" in (runner(second).conflict or "")
                 await until(lambda: conflicts(first) >= 2)  # the second's rebirth
-                assert "2 births since" in (runner(first).error or "")
+                assert "2 births since" in (runner(first).conflict or "")
                 # Logged once each, not once per birth.
                 logged = [r.getMessage() for r in caplog.records]
                 assert len(logged) == 2, logged
@@ -121,9 +122,9 @@ async def test_one_agent_id_twice_on_a_sparkplug_sink_only_is_named(
         two = config(tmp_path / "two", "press-a", mosquitto.port, device_port)
         async with running(one) as first, running(two) as second:
             both = (first, second)
-            await until(lambda: any("lost 3 times" in (runner(a).error or "") for a in both), 30)
-            troubled = [a for a in both if "lost 3 times" in (runner(a).error or "")]
-            error = runner(troubled[0]).error or ""
+            await until(lambda: any("lost 3 times" in (runner(a).conflict or "") for a in both), 30)
+            troubled = [a for a in both if "lost 3 times" in (runner(a).conflict or "")]
+            error = runner(troubled[0]).conflict or ""
             assert "as client id 'press-a-sparkplug' was lost 3 times in a row within seconds" in (
                 error
             ), error
