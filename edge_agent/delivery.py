@@ -56,6 +56,7 @@ class SinkRunner:
             metrics.dropped,
             metrics.quarantined,
             metrics.unknown_kinds,
+            metrics.sink_conflicts,
         ):
             family.labels(sink.name)  # shown as 0 from the start, not absent until the first one
 

@@ -73,8 +73,8 @@ class Metrics:
         )
         self.sink_conflicts = Counter(
             "edge_sink_conflicts",
-            "Signs that another client takes this sink's place on its server: a Sparkplug birth "
-            "under this node's id that it did not send",
+            "Births of another Sparkplug edge node under this sink's group and edge node id "
+            "(another agent publishing as this node)",
             ["sink"],
             registry=r,
         )
