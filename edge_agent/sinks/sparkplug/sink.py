@@ -259,9 +259,7 @@ class SparkplugSink:
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == self._nbirth_topic:
-            with self._lock:  # a birth of ours is known before paho has it
-                foreign = self.twin.received(payload)
-            if foreign and self._metrics is not None:
+            if self.twin.received(payload) and self._metrics is not None:
                 self._metrics.sink_conflicts.labels(self.name).inc()
             return
         if topic == self.node.ncmd_topic:

@@ -15,6 +15,7 @@ __all__ = ["TwinWatch"]
 
 import hashlib
 import logging
+import threading
 import time
 from collections import deque
 
@@ -39,23 +40,28 @@ class TwinWatch:
         self._node = f"{group_id}/{edge_node_id}"
         self._endpoint = endpoint
         self._own: deque[bytes] = deque(maxlen=_OWN_KEPT)
+        # sent() runs where the node publishes, received() on paho's thread: only the digests
+        # are shared, so hashing and reading another node's birth happen outside the lock.
+        self._lock = threading.Lock()
         self.foreign = 0  # births of another node seen since the start
         self._first_ns: int | None = None
         self._last_ns: int | None = None
         self._last_bd_seq: int | None = None
         self._logged_ns: int | None = None
-        self._logged_count = 0
 
     def sent(self, payload: bytes) -> None:
-        """The node is about to publish this NBIRTH."""
-        self._own.append(_digest(payload))
+        """The node is about to publish this NBIRTH (before paho has it: its echo comes after)."""
+        digest = _digest(payload)
+        with self._lock:
+            self._own.append(digest)
 
     def received(self, payload: bytes, now_ns: int | None = None) -> bool:
         """An NBIRTH on the node's own topic; True when another node sent it."""
         digest = _digest(payload)
-        if digest in self._own:
-            self._own.remove(digest)  # the broker gives each of ours back once
-            return False
+        with self._lock:
+            if digest in self._own:
+                self._own.remove(digest)  # the broker gives each of ours back once
+                return False
         now_ns = time.time_ns() if now_ns is None else now_ns
         self.foreign += 1
         self._first_ns = self._first_ns or now_ns
@@ -63,7 +69,7 @@ class TwinWatch:
         self._last_bd_seq = _bd_seq(payload)
         if self._logged_ns is None or now_ns - self._logged_ns >= _LOG_EVERY_NS:
             _log.error("%s: %s", self._sink, self._describe())
-            self._logged_ns, self._logged_count = now_ns, self.foreign
+            self._logged_ns = now_ns
         return True
 
     def conflict(self, now_ns: int | None = None) -> str | None:
