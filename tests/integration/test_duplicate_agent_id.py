@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -250,7 +251,8 @@ async def test_a_dead_agent_of_another_installation_is_waited_for_until_its_will
     capture = MqttCapture(mosquitto.port, topic)
     log = tmp_path / "agent.log"
     # A dead agent as the broker sees it: online, connected, silent; keep-alive 2 s, so the
-    # broker publishes its will about 3 s after its last packet.
+    # broker publishes its will 1.5 keep-alives after its last packet. mosquitto keeps that
+    # deadline in whole seconds of its clock, so the will comes 2 to 3 s after the last packet.
     online = online_payload(other, time.time_ns())
     ghost = plant(mosquitto.port, topic, online, will=offline_payload(other), keepalive_s=2)
     silent_since = time.monotonic()
@@ -267,10 +269,11 @@ async def test_a_dead_agent_of_another_installation_is_waited_for_until_its_will
     assert [s["status"] for s in got[:3]] == ["online", "offline", "online"]
     assert got[0]["instance"] == got[1]["instance"] == other
     assert got[2]["instance"] == buffer_instance(tmp_path / "pc") != other
-    assert 2.5 < took_s < WAIT_S + PROMPT_START_S  # the will came at 3 s, not the window's end
+    assert 1.5 < took_s < WAIT_S + PROMPT_START_S  # started after the will, not the window's end
     text = log.read_text()
     assert f"another agent (instance {other}," in text and f"waiting up to {WAIT_S} s" in text
-    assert "turned to offline after" in text
+    waited = re.search(r"turned to offline after ([0-9.]+) s", text)
+    assert waited is not None and float(waited[1]) < WAIT_S - 3, text  # the will, not the window
     assert code == 0
 
 
