@@ -22,6 +22,7 @@ screenshots: $(TESTENV) system-deps $(PEERS)
 lint: $(TESTENV)
 	$(BIN)/ruff check edge_agent drivers tests
 	$(BIN)/ruff format --check edge_agent drivers
+	$(BIN)/python -m mypy edge_agent drivers
 
 docs: $(RUNTIME)
 	$(BIN)/python -m edge_agent.docs README.md

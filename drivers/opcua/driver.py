@@ -55,6 +55,9 @@ _NSU = re.compile(r"^nsu=([^;]+);(.+)$")
 
 Listener = Callable[[Changes], None]
 
+# A data value without a status is Good (Part 4, 7.7.1); made once, not per value.
+_GOOD = ua.StatusCode(ua.UInt32(ua.StatusCodes.Good))
+
 
 class OpcUaDriver:
     def __init__(self, name: str, config: OpcUaDeviceConfig, *, agent_id: str, pki: Path) -> None:
@@ -268,7 +271,7 @@ class OpcUaDriver:
             for sampling in sorted({self._sampling(n) for n in plain}):
                 nodes = [self._nodes[n] for n in plain if self._sampling(n) == sampling]
                 results = await subscription.subscribe_data_change(
-                    nodes, queuesize=c.queue_size, sampling_interval=sampling
+                    nodes, queuesize=c.queue_size, sampling_interval=ua.Double(sampling)
                 )
                 for name, result in zip(
                     [n for n in plain if self._sampling(n) == sampling], results, strict=True
@@ -278,9 +281,12 @@ class OpcUaDriver:
             for name in chunk:
                 tag = c.tags[name]
                 if tag.deadband is not None:
-                    kind = 1 if tag.deadband_type == "absolute" else 2
+                    kind = ua.UInt32(1 if tag.deadband_type == "absolute" else 2)
                     await subscription.deadband_monitor(
-                        self._nodes[name], tag.deadband, deadbandtype=kind, queuesize=c.queue_size
+                        self._nodes[name],
+                        ua.Double(tag.deadband),
+                        deadbandtype=kind,
+                        queuesize=c.queue_size,
                     )
 
     def _sampling(self, name: str) -> float:
@@ -324,7 +330,7 @@ class OpcUaDriver:
         quality: dict[str, Quality],
         failed: dict[str, str] | None,
     ) -> None:
-        status = data_value.StatusCode or ua.StatusCode(ua.StatusCodes.Good)
+        status = data_value.StatusCode or _GOOD
         if status.is_bad():
             _unusable(name, f"status {status.name}", values, quality, failed)
             return

@@ -111,28 +111,38 @@ async def serve_opcua_press(
     else:
         server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     idx = await server.register_namespace(NAMESPACE)
-    press = await server.nodes.objects.add_object(ua.NodeId("Press", idx), f"{idx}:Press")
+    press = await server.nodes.objects.add_object(
+        ua.NodeId(ua.String("Press"), ua.Int16(idx)), f"{idx}:Press"
+    )
     model = PressModel(seed=seed, wear_per_hour=wear_per_hour, start_s=time.time())
     sim = OpcUaPress(server, url, model, pki=pki)
     for name, (value, kind) in FIXED.items():
         sim.nodes[name] = await press.add_variable(
-            ua.NodeId(f"Press.{name}", idx), f"{idx}:{name}", ua.Variant(value, kind)
+            ua.NodeId(ua.String(f"Press.{name}"), ua.Int16(idx)),
+            f"{idx}:{name}",
+            ua.Variant(value, kind),
         )
     for name, status in (
         ("Broken", ua.StatusCodes.BadSensorFailure),
         ("Doubtful", ua.StatusCodes.UncertainLastUsableValue),
     ):
-        node = await press.add_variable(ua.NodeId(f"Press.{name}", idx), f"{idx}:{name}", 1.5)
+        node = await press.add_variable(
+            ua.NodeId(ua.String(f"Press.{name}"), ua.Int16(idx)), f"{idx}:{name}", 1.5
+        )
         await node.write_value(
-            ua.DataValue(ua.Variant(1.5, ua.VariantType.Double), StatusCode=ua.StatusCode(status))
+            ua.DataValue(
+                ua.Variant(1.5, ua.VariantType.Double), StatusCode=ua.StatusCode(ua.UInt32(status))
+            )
         )
         sim.nodes[name] = node
     sim.nodes["Numeric"] = await press.add_variable(
-        ua.NodeId(5001, idx), f"{idx}:Numeric", ua.Variant(42, ua.VariantType.Int32)
+        ua.NodeId(ua.Int32(5001), ua.Int16(idx)),
+        f"{idx}:Numeric",
+        ua.Variant(42, ua.VariantType.Int32),
     )
     for name, variant in _live(model).items():
         sim.nodes[name] = await press.add_variable(
-            ua.NodeId(f"Press.{name}", idx), f"{idx}:{name}", variant
+            ua.NodeId(ua.String(f"Press.{name}"), ua.Int16(idx)), f"{idx}:{name}", variant
         )
     await server.start()
     sim.task = asyncio.create_task(_run(sim, update_s), name="opcua press")
