@@ -10,7 +10,7 @@ from edge_agent.sinks.mqtt.link import MqttLink
 from edge_agent.sinks.mqtt.transport import MqttTransport
 from edge_agent.sinks.sparkplug.layout import NodeLayout
 from edge_agent.sinks.sparkplug.node import EdgeNode
-from edge_agent.sinks.sparkplug.twin import TwinWatch
+from edge_agent.sinks.sparkplug.twin import Seen, TwinWatch
 
 S = 1_000_000_000
 T0 = 1_796_000_000 * S
@@ -36,7 +36,7 @@ def test_own_births_are_own_however_many_and_in_any_order() -> None:
     for payload in own:
         w.sent(payload)
     for payload in reversed(own):
-        assert w.received(payload, T0) is False
+        assert w.received(payload, T0) is Seen.OWN
     assert w.foreign == 0 and w.conflict(T0) is None
 
 
@@ -48,8 +48,8 @@ def test_a_birth_not_sent_is_another_node_s_with_its_bd_seq(
     (own,) = births(0, 1)
     w.sent(own)
     other = births(0, 2)[1]  # the same bdSeq, another instant: not the same bytes
-    assert w.received(other, T0) is True
-    assert w.received(own, T0) is False
+    assert w.received(other, T0) is Seen.NEW_TWIN
+    assert w.received(own, T0) is Seen.OWN
     text = w.conflict(T0)
     assert text is not None
     assert text.startswith("another Sparkplug edge node is born as G/E on broker:1883 (last at ")
@@ -62,21 +62,24 @@ def test_a_twin_that_keeps_being_born_is_logged_every_ten_minutes_and_shown_an_h
 ) -> None:
     caplog.set_level(logging.ERROR)
     w = watch()
-    payloads = births(3, 30)
-    for minute, payload in enumerate(payloads):  # one a minute for half an hour
-        assert w.received(payload, T0 + minute * 60 * S)
+    payloads = births(3, 31)
+    seen = [w.received(p, T0 + minute * 60 * S) for minute, p in enumerate(payloads[:30])]
+    # One a minute for half an hour: new at the first only, so the node answers it once.
+    assert seen == [Seen.NEW_TWIN] + [Seen.TWIN] * 29
     assert len(caplog.records) == 3  # at 0, 10 and 20 minutes
     last = T0 + 29 * 60 * S
     assert "30 births since 2026-" in (w.conflict(last) or "")
     assert w.conflict(last + 3599 * S) is not None
     assert w.conflict(last + 3600 * S) is None
+    # An hour without it: the next birth is news again, and is answered again.
+    assert w.received(payloads[30], last + 3600 * S) is Seen.NEW_TWIN
 
 
 def test_a_large_or_broken_birth_counts_without_a_bd_seq() -> None:
     w = watch()
-    assert w.received(b"\xff\xff\xff", T0)
+    assert w.received(b"\xff\xff\xff", T0) is Seen.NEW_TWIN
     assert ", bdSeq" not in (w.conflict(T0) or "")
-    assert w.received(b"\x00" * (1024 * 1024 + 1), T0)
+    assert w.received(b"\x00" * (1024 * 1024 + 1), T0) is Seen.TWIN
     assert w.foreign == 2
 
 

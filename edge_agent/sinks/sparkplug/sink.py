@@ -47,7 +47,7 @@ from edge_agent.sinks.sparkplug.config import SparkplugSinkConfig
 from edge_agent.sinks.sparkplug.host import PrimaryHost
 from edge_agent.sinks.sparkplug.layout import NodeLayout, layout_for
 from edge_agent.sinks.sparkplug.node import EdgeNode, Message, NoSessionError
-from edge_agent.sinks.sparkplug.twin import TwinWatch
+from edge_agent.sinks.sparkplug.twin import Seen, TwinWatch
 from edge_agent.sinks.sparkplug.updates import KINDS
 
 _log = logging.getLogger(__name__)
@@ -259,8 +259,11 @@ class SparkplugSink:
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == self._nbirth_topic:
-            if self.twin.received(payload) and self._metrics is not None:
+            seen = self.twin.received(payload)
+            if seen is not Seen.OWN and self._metrics is not None:
                 self._metrics.sink_conflicts.labels(self.name).inc()
+            if seen is Seen.NEW_TWIN:
+                self._answer_twin()
             return
         if topic == self.node.ncmd_topic:
             with self._lock:
@@ -304,6 +307,17 @@ class SparkplugSink:
             self._birth_seq,
         )
         self._on_loop(self._born.set)
+
+    def _answer_twin(self) -> None:
+        """A birth of this node's own, so that the twin, born later, hears of it too."""
+        with self._lock:
+            if not self.node.born:
+                return  # the twin hears of this node at its birth
+            self._publish_quietly(self.node.rebirth(time.time_ns()))
+        _log.info(
+            "%s: answered the other node's birth with one of its own, so that it hears of this one",
+            self.name,
+        )
 
     # ---- either thread, under the lock
 

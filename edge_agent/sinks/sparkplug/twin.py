@@ -7,17 +7,23 @@ mix the two machines' data. The node listens to its own NBIRTH topic; a birth th
 publish (its births are known by a digest of their bytes) is another node's. That is reported, by
 the node that sees it: a log line and /health, for whoever fixes the configuration. Both nodes go
 on publishing: neither can tell which of the two the plant means.
+
+Births are not retained, so the node born second would not hear of the first until the first's
+next birth. A node that finds a twin it did not know of (none seen within the hour) therefore
+answers with one rebirth of its own: the twin hears of it then, answers in turn, and that answer
+reaches a node that knows already. Two births each at most, however often the pair meets.
 """
 
 from __future__ import annotations
 
-__all__ = ["TwinWatch"]
+__all__ = ["Seen", "TwinWatch"]
 
 import hashlib
 import logging
 import threading
 import time
 from collections import deque
+from enum import Enum
 
 from google.protobuf.message import DecodeError
 
@@ -32,6 +38,12 @@ _OWN_KEPT = 16  # digests of the node's own recent births (a burst of rebirths s
 _DECODE_MAX = 1024 * 1024  # another node's birth is read for its bdSeq only up to this size
 _LOG_EVERY_NS = 600 * 1_000_000_000  # a twin that keeps being born: a line per 10 minutes
 _SHOWN_NS = 3600 * 1_000_000_000  # /health names it for an hour after its last birth
+
+
+class Seen(Enum):
+    OWN = "own"  # the echo of a birth this node sent
+    TWIN = "twin"  # another node's, while one is known within the hour
+    NEW_TWIN = "new twin"  # another node's, none known before it: answer with a birth
 
 
 class TwinWatch:
@@ -55,14 +67,15 @@ class TwinWatch:
         with self._lock:
             self._own.append(digest)
 
-    def received(self, payload: bytes, now_ns: int | None = None) -> bool:
-        """An NBIRTH on the node's own topic; True when another node sent it."""
+    def received(self, payload: bytes, now_ns: int | None = None) -> Seen:
+        """An NBIRTH on the node's own topic: whose it is."""
         digest = _digest(payload)
         with self._lock:
             if digest in self._own:
                 self._own.remove(digest)  # the broker gives each of ours back once
-                return False
+                return Seen.OWN
         now_ns = time.time_ns() if now_ns is None else now_ns
+        seen = Seen.NEW_TWIN if self.conflict(now_ns) is None else Seen.TWIN
         self.foreign += 1
         self._first_ns = self._first_ns or now_ns
         self._last_ns = now_ns
@@ -70,7 +83,7 @@ class TwinWatch:
         if self._logged_ns is None or now_ns - self._logged_ns >= _LOG_EVERY_NS:
             _log.error("%s: %s", self._sink, self._describe())
             self._logged_ns = now_ns
-        return True
+        return seen
 
     def conflict(self, now_ns: int | None = None) -> str | None:
         """For /health: what was seen, for an hour after the last birth of the other node."""
