@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -263,26 +264,35 @@ async def test_kill9_leaves_the_will_with_the_births_bdseq(
         await server.shutdown()
 
 
+@asynccontextmanager
+async def counting_node(
+    broker_port: int, tmp_path: Path, counter: NumberedDevice
+) -> AsyncIterator[tuple[str, HostApp]]:
+    """A running agent whose node publishes a counter polled every 0.1 s, and a host reading it."""
+    port = free_port()
+    server = await serve_tcp([counter.simulated()], "127.0.0.1", port)
+    path, node = write_config(
+        tmp_path, "devices:\n" + numbered_yaml("counter", port, 0.1) + sink_yaml(broker_port)
+    )
+    host = HostApp(broker_port, GROUP, f"host-{node}")
+    try:
+        async with running(path):
+            await asyncio.to_thread(host.capture.wait_for, count("DDATA", node, 5))
+            yield node, host
+    finally:
+        host.close()
+        await server.shutdown()
+
+
 async def test_a_rebirth_request_sends_the_births_again(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     counter = NumberedDevice()
-    port = free_port()
-    server = await serve_tcp([counter.simulated()], "127.0.0.1", port)
-    path, node = write_config(
-        tmp_path, "devices:\n" + numbered_yaml("counter", port, 0.1) + sink_yaml(mosquitto.port)
-    )
-    host = HostApp(mosquitto.port, GROUP, f"host-{node}")
-    try:
-        async with running(path):
-            await asyncio.to_thread(host.capture.wait_for, count("DDATA", node, 5))
-            await asyncio.to_thread(host.rebirth, node)
-            await asyncio.to_thread(host.capture.wait_for, count("NBIRTH", node, 2))
-            await asyncio.to_thread(host.capture.wait_for, count("DDATA", node, 10))
-        seen = [s for s in of_node(host.seen(), node) if s.kind != "NDEATH"]
-    finally:
-        host.close()
-        await server.shutdown()
+    async with counting_node(mosquitto.port, tmp_path, counter) as (node, host):
+        await asyncio.to_thread(host.rebirth, node)
+        await asyncio.to_thread(host.capture.wait_for, count("NBIRTH", node, 2))
+        await asyncio.to_thread(host.capture.wait_for, count("DDATA", node, 10))
+    seen = [s for s in of_node(host.seen(), node) if s.kind != "NDEATH"]
     first, second = [i for i, s in enumerate(seen) if s.kind == "NBIRTH"]
     assert bd_seq(seen[first]) == bd_seq(seen[second])  # the same session, born again
     # seq starts again at the NBIRTH, the DBIRTH follows, data goes on from there.
@@ -292,6 +302,23 @@ async def test_a_rebirth_request_sends_the_births_again(
     # The DBIRTH carries the newest value known, not null.
     before = [n for n, _, _ in counter_values(seen[:second])]
     assert reborn[1].values()["n"] >= before[-1]
+
+
+async def test_a_burst_of_rebirth_requests_costs_two_births(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """50 requests at once: the first is served, the rest by one rebirth a second after it."""
+    async with counting_node(mosquitto.port, tmp_path, NumberedDevice()) as (node, host):
+        await asyncio.sleep(1.0)  # the birth at the start is over a second old
+        await asyncio.to_thread(host.rebirth, node, 50)
+        await asyncio.to_thread(host.capture.wait_for, count("NBIRTH", node, 3))
+        await asyncio.sleep(2.0)  # what else the burst would bring
+        seen = [s for s in of_node(host.seen(), node) if s.kind != "NDEATH"]
+    births = [s for s in seen if s.kind == "NBIRTH"]
+    assert len(births) == 3, [s.timestamp for s in births]  # the start's, and two
+    assert 990 <= births[2].timestamp - births[1].timestamp < 2500
+    reborn = seen[seen.index(births[2]) :]
+    assert [s.seq for s in reborn] == list(range(len(reborn)))  # data goes on after it
 
 
 async def test_a_primary_host_decides_when_the_node_is_born(

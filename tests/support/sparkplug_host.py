@@ -115,12 +115,14 @@ class HostApp:
         topic = f"spBv1.0/{self.group}/{kind}/{node}" + (f"/{device}" if device else "")
         return sum(1 for m in self.capture.snapshot() if m.topic == topic)
 
-    def rebirth(self, node: str) -> None:
-        """NCMD 'Node Control/Rebirth' = true, as a host application asks for one."""
+    def rebirth(self, node: str, times: int = 1) -> None:
+        """NCMD 'Node Control/Rebirth' = true, as a host application asks for one (`times` in a
+        burst, as a host asking in a loop does)."""
         payload = Payload(timestamp=0)
         metric = payload.metrics.add(name=REBIRTH, datatype=DataType.Boolean)
         metric.boolean_value = True
-        _publish(self.port, f"spBv1.0/{self.group}/NCMD/{node}", payload.SerializeToString())
+        topic = f"spBv1.0/{self.group}/NCMD/{node}"
+        _publish(self.port, topic, payload.SerializeToString(), times=times)
 
     def close(self) -> None:
         self.capture.close()
@@ -132,12 +134,16 @@ def publish_state(port: int, host_id: str, online: bool, timestamp_ms: int) -> N
     _publish(port, f"spBv1.0/STATE/{host_id}", payload, retain=True)
 
 
-def _publish(port: int, topic: str, payload: bytes, *, retain: bool = False) -> None:
+def _publish(
+    port: int, topic: str, payload: bytes, *, retain: bool = False, times: int = 1
+) -> None:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="")
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
-        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+        sent = [client.publish(topic, payload, qos=1, retain=retain) for _ in range(times)]
+        for info in sent:
+            info.wait_for_publish(5)
     finally:
         client.disconnect()
         client.loop_stop()

@@ -5,6 +5,7 @@ tests/integration/test_sparkplug_payload_peer.py decodes them with an independen
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -498,6 +499,52 @@ def test_rebirth_request_sends_the_births_again_with_current_values() -> None:
     assert dbirth["count"].value == 5 and dbirth["count"].timestamp == (T0 + S) // MS
     assert dbirth["temp"].value == 1.5 and dbirth["running"].is_null
     assert [d.seq for d in host.take(node.process([values(T0 + 3 * S, count=6)], T0))] == [2]
+
+
+def test_rebirth_requests_within_a_second_of_a_birth_are_served_by_one_rebirth_after_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    node, host, _ = started()  # born at T0
+    for k in range(50):  # a host asking in a loop, or several hosts at once
+        assert node.command(ncmd(**{REBIRTH: True}), T0 + k * S // 100) == []
+    assert node.rebirth_owed_ns == T0 + S
+    assert len([r for r in caplog.records if "within 1 s of the last birth" in r.message]) == 1
+    again = host.take(node.owed_rebirth(T0 + S))
+    assert [(d.kind, d.seq) for d in again] == [("NBIRTH", 0), ("DBIRTH", 1)]
+    assert node.rebirth_owed_ns is None and node.owed_rebirth(T0 + S) == []
+    # Within a second of that birth, put off again; a second after it, served at once.
+    assert node.command(ncmd(**{REBIRTH: True}), T0 + S + S // 2) == []
+    assert [d.kind for d in host.take(node.command(ncmd(**{REBIRTH: True}), T0 + 2 * S))] == [
+        "NBIRTH",
+        "DBIRTH",
+    ]
+    assert node.rebirth_owed_ns is None  # that birth paid what was owed
+
+
+def test_a_rebirth_owed_when_the_session_ends_is_served_by_the_next_birth() -> None:
+    node, host, _ = started()
+    assert node.command(ncmd(**{REBIRTH: True}), T0 + S // 2) == []
+    node.lost()
+    assert node.rebirth_owed_ns is None and node.owed_rebirth(T0 + S) == []
+    node.will(T0 + 2 * S)
+    host.take(node.birth(T0 + 2 * S))
+    assert node.owed_rebirth(T0 + 3 * S) == []
+
+
+def test_ncmd_writes_are_said_once_a_minute_however_many_come(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    node, _host, _ = started()
+    for k in range(100):  # one every 2 s for 200 s
+        assert node.command(ncmd(**{f"Device Control/w{k}": True}), T0 + 2 * k * S) == []
+    lines = [r.getMessage() for r in caplog.records if "NCMD writes" in r.getMessage()]
+    assert len(lines) == 4, lines  # at 0, 60, 120 and 180 s
+    assert lines[0] == (
+        "Sparkplug NCMD writes 1 metric(s) ('Device Control/w0'): ignored, the agent only reads"
+    )
+    assert lines[1].startswith("Sparkplug NCMD writes 30 metric(s) since the last such line ")
+    assert node.seq == 2
 
 
 def test_other_commands_change_nothing() -> None:

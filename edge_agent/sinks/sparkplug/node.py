@@ -15,7 +15,8 @@ Life of a session, as the sink drives it:
                late) become is_historical metrics that never replace the current values
   catch_up()   after a backlog: what changed meanwhile, sent as current (process() does it by
                itself before the first live record)
-  command()    an NCMD: 'Node Control/Rebirth' = true → the whole birth sequence again
+  command()    an NCMD: 'Node Control/Rebirth' = true → the whole birth sequence again (within
+               REBIRTH_GAP_NS of the last birth: `rebirth_owed_ns` says when owed_rebirth() is due)
   death()      before an intentional DISCONNECT: the NDEATH to publish (same bdSeq as the will)
   lost()       the connection dropped: nothing more is sent until the next birth()
 
@@ -129,6 +130,11 @@ class _Target:
 
 # An NCMD is a rebirth request of a few dozen bytes; anything much larger is not parsed.
 MAX_COMMAND_BYTES = 64 * 1024
+# Rebirth requests within this time of a birth are served by one rebirth at its end: a host that
+# asks in a loop (or several hosts asking at once) cannot make the node do nothing but births.
+REBIRTH_GAP_NS = 1_000_000_000
+# NCMD writes are ignored; saying so once a minute is enough, however many come.
+_WRITES_LOG_EVERY_NS = 60 * 1_000_000_000
 
 
 class EdgeNode:
@@ -151,6 +157,10 @@ class EdgeNode:
         self._node = _Target()
         self._devices: dict[str, _Target] = {}
         self.not_sent = 0  # values of devices without a session (link down): Sparkplug drops them
+        self._born_ns = 0  # the last birth sequence
+        self.rebirth_owed_ns: int | None = None  # when a rebirth asked for too soon is due
+        self._writes_logged_ns: int | None = None
+        self._writes_ignored = 0  # NCMD writes since the last line that said so
         self._bd_alias = self._alias()
         for name, datatype in layout.node_metrics.items():
             self._define(self._node, name, datatype, settled=True)
@@ -239,6 +249,7 @@ class EdgeNode:
 
     def _end_session(self) -> None:
         self._born = False
+        self.rebirth_owed_ns = None  # the next session starts with a birth
         for device in self._devices.values():
             device.born = False
 
@@ -366,19 +377,46 @@ class EdgeNode:
                 rebirth = rebirth or read(metric, DataType.Boolean) is True
             else:
                 writes.append(metric.name or f"alias {metric.alias}")
-        if writes:  # one line however many metrics a command names
-            _log.warning(
-                "Sparkplug NCMD writes %d metric(s) (%s): ignored, the agent only reads",
-                len(writes),
-                ", ".join(repr(w[:64]) for w in writes[:5]) + (", …" if len(writes) > 5 else ""),
-            )
+        if writes:
+            self._ignore_writes(writes, now_ns)
         if not rebirth:
             return []
         if not self._born:
             _log.info("Sparkplug rebirth requested while not born: the next birth serves it")
             return []
+        due = self._born_ns + REBIRTH_GAP_NS
+        if now_ns < due:
+            if self.rebirth_owed_ns is None:
+                _log.info(
+                    "Sparkplug rebirth requested within %.0f s of the last birth: one rebirth at "
+                    "the end of that time serves it, and any other request until then",
+                    REBIRTH_GAP_NS / 1e9,
+                )
+            self.rebirth_owed_ns = due
+            return []
         _log.info("Sparkplug rebirth requested by a host application")
         return self.birth(now_ns)
+
+    def owed_rebirth(self, now_ns: int) -> list[Message]:
+        """The rebirth command() put off, when it is still owed (no birth came in between)."""
+        if self.rebirth_owed_ns is None or not self._born:
+            return []
+        _log.info("Sparkplug rebirth requested by a host application (put off until now)")
+        return self.birth(now_ns)
+
+    def _ignore_writes(self, writes: list[str], now_ns: int) -> None:
+        """One line however many metrics a command names, and one a minute however many come."""
+        self._writes_ignored += len(writes)
+        last = self._writes_logged_ns
+        if last is not None and now_ns - last < _WRITES_LOG_EVERY_NS:
+            return
+        names = ", ".join(repr(w[:64]) for w in writes[:5]) + (", …" if len(writes) > 5 else "")
+        if self._writes_logged_ns is None:
+            what = f"{self._writes_ignored} metric(s) ({names})"
+        else:
+            what = f"{self._writes_ignored} metric(s) since the last such line (the last: {names})"
+        _log.warning("Sparkplug NCMD writes %s: ignored, the agent only reads", what)
+        self._writes_logged_ns, self._writes_ignored = now_ns, 0
 
     # ------------------------------------------------------------------ internals: metrics
 
@@ -533,6 +571,7 @@ class EdgeNode:
         out.flush_all()  # what was pending belongs to the session's old declarations
         self._seq = 0  # tck-id-payloads-nbirth-seq; the NBIRTH starts the count
         self._born = True
+        self._born_ns, self.rebirth_owed_ns = out.now_ms * 1_000_000, None
         self._stale = self._rebirth_due = False
         out.nbirth(self._node, self._bd_seq or 0, self._bd_alias)
         for name, device in self._devices.items():

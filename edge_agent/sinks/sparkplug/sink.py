@@ -83,6 +83,7 @@ class SparkplugSink:
         self._born = asyncio.Event()  # set on the loop after each birth
         self._birth_seq = 0  # the buffer's newest record at the session's birth
         self._restarting: asyncio.Task[None] | None = None
+        self._owed_rebirth: asyncio.TimerHandle | None = None  # a rebirth asked for too soon
         self._closing = False
         self._saved_at = time.monotonic()
         self._unsaved = False
@@ -167,6 +168,8 @@ class SparkplugSink:
         self._closing = True
         if self._restarting is not None:
             self._restarting.cancel()
+        if self._owed_rebirth is not None:
+            self._owed_rebirth.cancel()
         with self._lock:
             death = self._death()
         await self.transport.close(death)
@@ -268,6 +271,9 @@ class SparkplugSink:
         if topic == self.node.ncmd_topic:
             with self._lock:
                 self._publish_quietly(self.node.command(payload, time.time_ns()))
+                owed = self.node.rebirth_owed_ns
+            if owed is not None:
+                self._on_loop(lambda: self._rebirth_at(owed))
             return
         host = self.host
         if host is None:
@@ -341,6 +347,17 @@ class SparkplugSink:
         if self._closing or (self._restarting is not None and not self._restarting.done()):
             return
         self._restarting = asyncio.create_task(self._restart(), name=f"{self.name} restart")
+
+    def _rebirth_at(self, due_ns: int) -> None:
+        if self._closing or self._owed_rebirth is not None:
+            return  # one timer serves every request until it fires
+        delay_s = max(0.0, (due_ns - time.time_ns()) / 1e9)
+        self._owed_rebirth = asyncio.get_running_loop().call_later(delay_s, self._pay_rebirth)
+
+    def _pay_rebirth(self) -> None:
+        self._owed_rebirth = None
+        with self._lock:
+            self._publish_quietly(self.node.owed_rebirth(time.time_ns()))
 
     def _on_loop(self, callback: Callable[[], None]) -> None:
         loop = self._loop
