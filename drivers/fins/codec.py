@@ -32,7 +32,9 @@ def decode(tag: FinsTagConfig, data: bytes) -> Value:
         word = int.from_bytes(data[:2], "big")
         return bool((word >> (tag.location.bit or 0)) & 1)
     if tag.type == "string":
-        return data[: tag.length].rstrip(b"\x00 ").decode("utf-8", errors="replace")
+        # A shorter string moved over a longer one leaves the old bytes after its NUL.
+        text = data[: tag.length].split(b"\x00", 1)[0].rstrip(b" ")
+        return text.decode("utf-8", errors="replace")
     raw = _value_order(data, tag.word_order)
     number: int | float
     if tag.type in ("bcd16", "bcd32"):

@@ -120,8 +120,9 @@ class McDeviceConfig(ConfigModel):
         None,
         ge=1,
         le=0xFFFF,
-        description="How long the PLC's Ethernet module waits for its CPU, in units of 250 ms. "
-        "Default: timeout_s (4 for 1 s).",
+        description="How long the PLC's Ethernet module waits for its CPU, in units of 250 ms; "
+        "shorter than timeout_s, so that its 'CPU busy' answer comes before the agent gives up. "
+        "Default: 250 ms less than timeout_s (3 for 1 s), at least 1.",
     )
     poll_interval_s: float = Field(1.0, ge=0.01, le=86400, description="Seconds between polls.")
     timeout_s: float = Field(1.0, gt=0, le=60, description="Seconds to wait for each answer.")
@@ -137,6 +138,19 @@ class McDeviceConfig(ConfigModel):
         MAX_WORDS, ge=1, le=MAX_WORDS, description="Words in one batch read (3E limit: 960)."
     )
     tags: dict[Name, McTagConfig] = Field(min_length=1, description="The values to read, by name.")
+
+    @model_validator(mode="after")
+    def _timer_within_timeout(self) -> McDeviceConfig:
+        timer = self.monitoring_timer
+        if timer is not None and timer * 0.25 >= self.timeout_s:
+            fits = math.ceil(self.timeout_s * 4) - 1
+            advice = f"make it at most {fits}" if fits >= 1 else "raise timeout_s above 0.25"
+            raise ValueError(
+                f"monitoring_timer {timer} ({timer * 0.25:g} s) is not shorter than timeout_s "
+                f"({self.timeout_s:g} s): the agent would give up before the PLC's Ethernet "
+                f"module can answer that its CPU is busy; {advice}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tags_fit_series(self) -> McDeviceConfig:
@@ -166,4 +180,4 @@ class McDeviceConfig(ConfigModel):
         """The monitoring timer sent with each request (250 ms units)."""
         if self.monitoring_timer is not None:
             return self.monitoring_timer
-        return max(1, min(0xFFFF, math.floor(self.timeout_s * 4)))
+        return max(1, min(0xFFFF, math.floor(self.timeout_s * 4) - 1))

@@ -107,7 +107,10 @@ class S7Location:
 
 def parse_address(text: str) -> S7Address:
     """The parts of an S7 address; ValueError with the accepted forms if it is not one."""
-    # STEP 7 writes "DB1.DBX 0.0" and "MW 10", TIA Portal "%DB1.DBX0.0" and "%MW10".
+    # STEP 7 writes "DB1.DBX 0.0" and "MW 10", TIA Portal "%DB1.DBX0.0" and "%MW10"; a space
+    # between two digits ("MW1 0") is a typing slip, not a number to join.
+    if re.search(r"\d\s+\d", text):
+        raise ValueError(f"{text!r}: a space inside a number; write it without one")
     compact = re.sub(r"\s+", "", text).upper().removeprefix("%")
     if found := _DB.fullmatch(compact):
         db_text, width, byte_text, bit_text = found.groups()

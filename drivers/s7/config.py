@@ -25,7 +25,8 @@ class S7TagConfig(ConfigModel):
     address: str = Field(
         description="As in STEP 7 and TIA Portal: DB1.DBX0.0, DB1.DBB2, DB1.DBW2, DB1.DBD4, "
         "DB1.DBS10 (string), M10.1, MB10, MW20, MD30, I0.0, IW64 (or E0.0, EW64), Q0.0, QW0 "
-        "(or A0.0, AW0), VW10 (S7-200 and LOGO! V memory). A leading % and spaces are allowed."
+        "(or A0.0, AW0), VW10 (S7-200 and LOGO! V memory). A leading % and spaces between "
+        "the parts are allowed."
     )
     type: S7Type | None = Field(
         None,

@@ -6,6 +6,10 @@ carries the PDUs; the read jobs are built and checked in `wire`, so that every i
 return code. Each request waits at most `timeout_s`: a CPU that stops answering costs that much,
 is closed, and becomes a ConnectError, while other devices go on in their own tasks (the client is
 native asyncio, no thread is held).
+
+Tags close together are read as one range. When the CPU answers a range with "address out of
+range" (0x05), one of its tags lies past the end of its DB or area: its tags are then read apart,
+from that poll on, so that only the tag at fault is bad and its neighbours keep their values.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ __all__ = ["S7Driver"]
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
+from collections.abc import Iterable
 
 from snap7 import AsyncClient
 from snap7.error import S7Error, S7TimeoutError
@@ -34,6 +40,12 @@ from drivers.s7.wire import (
     read_request,
 )
 from edge_agent.errors import ConnectError
+
+_log = logging.getLogger(__name__)
+
+# The item code one tag of a range can cause by itself (a DB that does not exist, 0x0A, or one
+# that may not be read, 0x03, fails every tag of the range alike).
+_OUT_OF_RANGE = 0x05
 
 
 class S7Driver:
@@ -82,6 +94,9 @@ class S7Driver:
             raise ConnectError(
                 f"cannot connect to {self.endpoint}: {_connect_failure(exc)}"
             ) from None
+        except asyncio.CancelledError:  # the agent stops during the connect: no socket left
+            await asyncio.shield(_close(client, self.config.timeout_s))
+            raise
         if client.connection is not None:
             client.connection.timeout = self.config.timeout_s
         self._client, self.pdu_size = client, pdu_size
@@ -89,8 +104,16 @@ class S7Driver:
     async def read(self) -> Reading:
         if self._client is None or not self._client.get_connected():
             await self.connect()
+        reading, out_of_range = await self._read_ranges()
+        if out_of_range and self._read_apart(out_of_range):
+            reading, _ = await self._read_ranges()
+        return reading
+
+    async def _read_ranges(self) -> tuple[Reading, set[int]]:
+        """What every range gave, and the ranges answered with "address out of range"."""
         chunks: dict[int, dict[int, bytes]] = {}  # range -> first byte -> bytes read there
         failures: dict[int, str] = {}  # range -> why it could not be read
+        out_of_range: set[int] = set()
         for request in self.requests:
             results = await self._exchange(request)
             for i, item in enumerate(request.items):
@@ -101,6 +124,8 @@ class S7Driver:
                 else:
                     text = item_failure(results[i].code, item.area, item.db)
                     failures.setdefault(item.range_index, text)
+                    if results[i].code == _OUT_OF_RANGE:
+                        out_of_range.add(item.range_index)
         reading = Reading()
         for index, read_range in enumerate(self.ranges):
             if index in failures:
@@ -108,7 +133,31 @@ class S7Driver:
                 reading.failed.update((name, text) for name, _ in read_range.tags)
             else:
                 _decode(self._layouts[index], chunks[index], reading)
-        return reading
+        return reading, out_of_range
+
+    def _read_apart(self, indices: set[int]) -> bool:
+        """Split these ranges into one per tag (tags that share bytes stay together); False
+        when none of them can be split further."""
+        ranges: list[ReadRange] = []
+        split = False
+        for index, read_range in enumerate(self.ranges):
+            apart = _apart(read_range, self.config) if index in indices else [read_range]
+            if len(apart) > 1:
+                split = True
+                _log.warning(
+                    "%s: %s is past the end of its area (0x05): its %d tags are read apart from "
+                    "now on, so that only the one at fault is bad",
+                    self.name,
+                    read_range.describe(),
+                    len(read_range.tags),
+                )
+            ranges.extend(apart)
+        if split:
+            assert self.pdu_size is not None  # connected: the ranges were just read
+            self.ranges = ranges
+            self._layouts = [_layout(r, self.config) for r in ranges]
+            self.requests = pack_requests(ranges, self.pdu_size)
+        return split
 
     async def close(self) -> None:
         if self._client is not None:
@@ -144,11 +193,20 @@ class S7Driver:
 
 def build_ranges(config: S7DeviceConfig) -> list[ReadRange]:
     """The device's tags merged into read ranges (the same for every PDU size)."""
+    return merge_ranges(_spans(config, config.tags), max_gap=config.max_gap_bytes)
+
+
+def _apart(read_range: ReadRange, config: S7DeviceConfig) -> list[ReadRange]:
+    names = [name for name, _ in read_range.tags]
+    return merge_ranges(_spans(config, names), max_gap=-1)  # -1: only tags sharing bytes join
+
+
+def _spans(config: S7DeviceConfig, names: Iterable[str]) -> list[TagSpan]:
     spans = []
-    for name, tag in config.tags.items():
-        location = tag.location
+    for name in names:
+        location = config.tags[name].location
         spans.append(TagSpan(name, location.area, location.db, location.start, location.size))
-    return merge_ranges(spans, max_gap=config.max_gap_bytes)
+    return spans
 
 
 # Per tag of a range: name, address as written, where its bytes are, scale, offset.

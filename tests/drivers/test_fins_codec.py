@@ -52,6 +52,8 @@ CASES: list[tuple[dict[str, object], bytes, object]] = [
     ({"type": "string", "length": 8}, words(0x5052, 0x4553, 0x532D, 0x3031), "PRESS-01"),
     ({"type": "string", "length": 5}, words(0x4142, 0x4300, 0x0000), "ABC"),
     ({"type": "string", "length": 3}, words(0x4142, 0x4344), "ABC"),
+    # "AB" moved over "ABCXYZ": what follows its NUL is left from before, not part of it.
+    ({"type": "string", "length": 8}, words(0x4142, 0x0000, 0x5859, 0x5A00), "AB"),
 ]
 
 

@@ -217,9 +217,12 @@ def test_defaults() -> None:
     device = config(tags={"a": {"address": "D0"}})
     assert (device.port, device.series, device.network_no, device.pc_no) == (5000, "q", 0, 0xFF)
     assert (device.module_io, device.module_station) == (0x03FF, 0)
-    assert device.timer_units == 4  # 1 s in 250 ms units
+    assert device.timer_units == 3  # 750 ms: the module's C05E comes before a 1 s timeout
     assert config(tags={"a": {"address": "D0"}}, timeout_s=0.1).timer_units == 1
-    assert config(tags={"a": {"address": "D0"}}, monitoring_timer=40).timer_units == 40
+    assert config(tags={"a": {"address": "D0"}}, timeout_s=12).timer_units == 47
+    assert (
+        config(tags={"a": {"address": "D0"}}, monitoring_timer=40, timeout_s=12).timer_units == 40
+    )
     assert device.tags["a"].value_type == "int16"
     assert config(tags={"a": {"address": "M0"}}).tags["a"].value_type == "bool"
 
@@ -243,6 +246,16 @@ def test_defaults() -> None:
             "tag a spans 100 words; max_words_per_request is 64",
         ),
         ({"a": {"address": "D0"}}, {"max_words_per_request": 961}, "less than or equal to 960"),
+        (
+            {"a": {"address": "D0"}},
+            {"monitoring_timer": 4},
+            r"monitoring_timer 4 \(1 s\) is not shorter than timeout_s \(1 s\): .* at most 3",
+        ),
+        (
+            {"a": {"address": "D0"}},
+            {"monitoring_timer": 1, "timeout_s": 0.2},
+            r"monitoring_timer 1 \(0.25 s\) .* raise timeout_s above 0.25",
+        ),
         ({}, {}, "at least 1 item"),
     ],
 )

@@ -235,9 +235,9 @@ async def test_monitoring_timer_and_route_are_sent() -> None:
         )
         values, _ = await read_once(config)
     assert values == {"a": 7}
-    # 50 00 | network 1 | PC 2 | I/O 03E0 | station 3 | length 12 | timer 10 (2.5 s) | 0401 0000
-    # | D0: number 000000, code A8 | 1 point
-    assert frames == [bytes.fromhex("5000 01 02 e003 03 0c00 0a00 0104 0000 000000 a8 0100")]
+    # 50 00 | network 1 | PC 2 | I/O 03E0 | station 3 | length 12 | timer 9 (2.25 s, inside the
+    # 2.5 s timeout) | 0401 0000 | D0: number 000000, code A8 | 1 point
+    assert frames == [bytes.fromhex("5000 01 02 e003 03 0c00 0900 0104 0000 000000 a8 0100")]
 
 
 async def test_answers_in_pieces_one_request_in_flight() -> None:

@@ -233,6 +233,45 @@ async def test_missing_db_and_reads_past_the_end_fail_only_their_tags(relay: S7R
         await driver.close()
 
 
+async def test_a_tag_past_the_end_of_its_db_leaves_its_neighbours_good(
+    relay: S7Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DB1 is 60 bytes. A tag at byte 60 touches the last word and joins its read; the CPU
+    refuses the whole read (0x05), and the driver reads those tags apart from then on."""
+    tags = {
+        "count": {"address": "DB1.DBD6", "type": "dint"},
+        "scaled": {"address": "DB1.DBW52"},
+        "speed": {"address": "DB1.DBD56", "type": "real"},  # the last 4 bytes, zero
+        "past_end": {"address": "DB1.DBW60"},
+        "flag": {"address": "M10.1"},
+    }
+    driver = S7Driver("plc", device(relay.port, tags=tags, max_gap_bytes=0))
+    try:
+        with caplog.at_level(logging.WARNING, "drivers.s7.driver"):
+            reading = await driver.read()
+            again = await driver.read()
+        expected = {"count": -123456789, "scaled": 215, "speed": 0.0, "flag": True}
+        assert reading.values == again.values == expected
+        assert set(reading.failed) == set(again.failed) == {"past_end"}
+        assert reading.failed["past_end"].startswith("DB1 bytes 60-61: address out of range (0x05)")
+        [line] = [r.getMessage() for r in caplog.records]
+        assert line == (
+            "plc: DB1 bytes 56-61 is past the end of its area (0x05): its 2 tags are read apart "
+            "from now on, so that only the one at fault is bad"
+        )
+        assert [r.describe() for r in driver.ranges] == [
+            "DB1 bytes 6-9",
+            "DB1 bytes 52-53",
+            "DB1 bytes 56-59",
+            "DB1 bytes 60-61",
+            "M byte 10",
+        ]
+        await driver.close()
+        assert set((await driver.read()).failed) == {"past_end"}  # kept apart after a reconnect
+    finally:
+        await driver.close()
+
+
 async def test_nan_is_no_value(relay: S7Relay) -> None:
     tags = {"nan": {"address": "DB1.DBD48", "type": "real"}, "w": {"address": "DB1.DBW52"}}
     driver = S7Driver("plc", device(relay.port, tags=tags))
