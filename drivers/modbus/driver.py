@@ -3,6 +3,11 @@
 Read-only by design: it issues function codes 1 to 4 and nothing else. One request is in flight per
 connection, because many devices (and pymodbus's own server) answer only the first of several
 requests sent together.
+
+Tags close together are read in one request, across a few unused addresses. A device that answers
+such a request with exception 2 (illegal data address) holds no register at one of those addresses:
+a tag's, or one in a gap. The request's tags are then read apart, in that poll and from then on, so
+that only a tag at fault is bad and the others keep their values.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 __all__ = ["ModbusDriver"]
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from pymodbus import FramerType
@@ -22,6 +28,8 @@ from drivers.modbus.codec import RequestDecoder, register_count
 from drivers.modbus.config import ModbusDeviceConfig
 from drivers.modbus.plan import ReadRequest, TagSpan, plan_requests
 from edge_agent.errors import ConnectError
+
+_log = logging.getLogger(__name__)
 
 _EXCEPTIONS = {
     1: "illegal function",
@@ -36,6 +44,7 @@ _EXCEPTIONS = {
 }
 # A gateway that cannot reach its target answers for it: the device is down, not the data.
 _LINK_EXCEPTIONS = {10, 11}
+_ILLEGAL_ADDRESS = 2
 _BIT_TABLES = ("coil", "discrete_input")
 _TABLES = ("coil", "discrete_input", "holding", "input")
 _FUNCTION_CODES = {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}
@@ -47,10 +56,7 @@ class ModbusDriver:
     def __init__(self, name: str, config: ModbusDeviceConfig) -> None:
         self.name = name
         self.config = config
-        self.requests = build_plan(config)
-        self._decoders = [
-            RequestDecoder(request.count, request.tags, config.tags) for request in self.requests
-        ]
+        self._plan(build_plan(config))
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
 
     @property
@@ -81,16 +87,52 @@ class ModbusDriver:
         if self._client is None or not self._client.connected:
             await self.connect()
         reading = Reading()
-        for index, request in enumerate(self.requests):
-            await self._read_request(index, request, reading)
+        refused = [
+            index
+            for index, request in enumerate(self.requests)
+            if await self._read_request(index, request, reading) == _ILLEGAL_ADDRESS
+        ]
+        if refused and (apart := self._read_apart(refused)):
+            for index, request in apart:
+                for name, _ in request.tags:
+                    del reading.failed[name]  # the refusal of the request they were read in
+                await self._read_request(index, request, reading)
         return reading
+
+    def _plan(self, requests: list[ReadRequest]) -> None:
+        self.requests = requests
+        self._decoders = [
+            RequestDecoder(request.count, request.tags, self.config.tags) for request in requests
+        ]
+
+    def _read_apart(self, refused: list[int]) -> list[tuple[int, ReadRequest]]:
+        """Split the refused requests into one per tag (tags sharing registers stay together):
+        the new requests with their places in the plan, none when nothing could be split."""
+        plan: list[ReadRequest] = []
+        new: list[int] = []  # places in the new plan
+        for index, request in enumerate(self.requests):
+            apart = _apart(request, self.config) if index in refused else [request]
+            if len(apart) > 1:
+                new += range(len(plan), len(plan) + len(apart))
+                _log.warning(
+                    "%s: %s answered exception 2 (illegal data address): its %d tags are read "
+                    "apart from now on, so that only a tag at fault is bad",
+                    self.name,
+                    request.describe(),
+                    len(request.tags),
+                )
+            plan += apart
+        if new:
+            self._plan(plan)
+        return [(i, plan[i]) for i in new]
 
     async def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
 
-    async def _read_request(self, index: int, request: ReadRequest, reading: Reading) -> None:
+    async def _read_request(self, index: int, request: ReadRequest, reading: Reading) -> int:
+        """Read one request into `reading`; the device's exception code, 0 without one."""
         assert self._client is not None
         call = _call_for(self._client, request.table)
         try:
@@ -108,7 +150,7 @@ class ModbusDriver:
                 raise ConnectError(f"{self.endpoint}: {text}")
             for name, _ in request.tags:
                 reading.failed[name] = text
-            return
+            return code
         words: list[int] | list[bool] = (
             response.bits if request.table in _BIT_TABLES else response.registers
         )
@@ -118,6 +160,7 @@ class ModbusDriver:
                 f"{self.endpoint}: {request.describe()}: short answer ({len(words)} values)"
             )
         self._decode_into(index, request, words, reading)
+        return 0
 
     def _decode_into(
         self, index: int, request: ReadRequest, words: list[Any], reading: Reading
@@ -153,10 +196,7 @@ class ModbusDriver:
 
 def build_plan(config: ModbusDeviceConfig) -> list[ReadRequest]:
     """The device's read requests, table by table, in a fixed order."""
-    spans = [
-        TagSpan(name, tag.table, tag.address - config.addressing, register_count(tag))
-        for name, tag in config.tags.items()
-    ]
+    spans = _spans(config, config.tags)
     requests: list[ReadRequest] = []
     for table in _TABLES:
         bits = table in _BIT_TABLES
@@ -167,6 +207,20 @@ def build_plan(config: ModbusDeviceConfig) -> list[ReadRequest]:
             max_count=config.max_bits_per_request if bits else config.max_registers_per_request,
         )
     return requests
+
+
+def _apart(request: ReadRequest, config: ModbusDeviceConfig) -> list[ReadRequest]:
+    spans = _spans(config, [name for name, _ in request.tags])
+    # max_gap -1: only tags that share addresses stay in one request.
+    return plan_requests(spans, table=request.table, max_gap=-1, max_count=request.count)
+
+
+def _spans(config: ModbusDeviceConfig, names: Iterable[str]) -> list[TagSpan]:
+    spans = []
+    for name in names:
+        tag = config.tags[name]
+        spans.append(TagSpan(name, tag.table, tag.address - config.addressing, register_count(tag)))
+    return spans
 
 
 def _call_for(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from pathlib import Path
 
@@ -64,6 +65,43 @@ async def test_exception_marks_only_that_request_bad(modbus_peer: NodeModbusPeer
     assert values == {"ok": -1234, "ir": 25.0}
     assert set(failed) == {"beyond"}
     assert "exception 2 illegal data address" in failed["beyond"]
+
+
+async def test_a_register_past_the_end_leaves_its_neighbours_good(
+    modbus_peer: NodeModbusPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The peer has holding registers 0..39. A tag at 40 joins the read of 36..39 and the peer
+    refuses all of it (exception 2): the driver reads those tags apart, in that poll already."""
+    tags = {
+        "a": {"table": "holding", "address": 36, "type": "int16"},
+        "b": {"table": "holding", "address": 38, "type": "uint32"},
+        "beyond": {"table": "holding", "address": 40, "type": "uint16"},
+        "ok": {"table": "holding", "address": 0, "type": "int16"},
+    }
+    alone = {}
+    for name in ("a", "b"):
+        values, failed, _ = await read_once(device(port=modbus_peer.port, tags={name: tags[name]}))
+        assert failed == {}
+        alone.update(values)
+    driver = ModbusDriver("dev", device(port=modbus_peer.port, tags=tags))
+    assert [r.describe() for r in driver.requests] == ["holding 0-0", "holding 36-40"]
+    try:
+        with caplog.at_level(logging.WARNING, "drivers.modbus.driver"):
+            first = await driver.read()
+            second = await driver.read()
+    finally:
+        await driver.close()
+    assert first.values == second.values == {**alone, "ok": -1234}
+    assert set(first.failed) == set(second.failed) == {"beyond"}
+    assert first.failed["beyond"] == "holding 40-40: exception 2 illegal data address"
+    assert [r.describe() for r in driver.requests] == [
+        "holding 0-0",
+        "holding 36-36",
+        "holding 38-39",
+        "holding 40-40",
+    ]
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("dev: holding 36-40 answered exception 2 (illegal data address): its 3")
 
 
 async def test_our_simulator_over_tcp_serves_the_same_words() -> None:
