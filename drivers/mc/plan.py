@@ -9,8 +9,9 @@ under the gap and size limits), with words as the unit.
 
 from __future__ import annotations
 
-__all__ = ["McRequest", "build_plan", "tag_bits"]
+__all__ = ["McRequest", "build_plan", "plan_apart", "tag_bits"]
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from drivers.mc.address import DEVICES, Device, Series, format_address
@@ -38,8 +39,18 @@ class McRequest:
 
 def build_plan(config: McDeviceConfig) -> list[McRequest]:
     """The device's requests, device by device in the table's order, each by ascending number."""
+    return _requests(config, config.tags, config.max_gap_words)
+
+
+def plan_apart(config: McDeviceConfig, request: McRequest) -> list[McRequest]:
+    """The tags of one request read apart (those that share words together)."""
+    return _requests(config, [name for name, _ in request.tags], -1)
+
+
+def _requests(config: McDeviceConfig, names: Iterable[str], max_gap: int) -> list[McRequest]:
     spans: list[TagSpan] = []
-    for name, tag in config.tags.items():
+    for name in names:
+        tag = config.tags[name]
         address = tag.parsed(config.series)
         spans.append(TagSpan(name, address.device.name, address.word, tag_words(tag)))
     requests: list[McRequest] = []
@@ -47,7 +58,7 @@ def build_plan(config: McDeviceConfig) -> list[McRequest]:
         planned = plan_requests(
             spans,
             table=device.name,
-            max_gap=config.max_gap_words,
+            max_gap=max_gap,
             max_count=config.max_words_per_request,
         )
         for plan in planned:

@@ -15,7 +15,6 @@ from __future__ import annotations
 __all__ = ["ModbusDriver"]
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -23,13 +22,12 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from drivers.apart import split_refused
 from drivers.base import Reading
 from drivers.modbus.codec import RequestDecoder, register_count
 from drivers.modbus.config import ModbusDeviceConfig
 from drivers.modbus.plan import ReadRequest, TagSpan, plan_requests
 from edge_agent.errors import ConnectError
-
-_log = logging.getLogger(__name__)
 
 _EXCEPTIONS = {
     1: "illegal function",
@@ -106,22 +104,17 @@ class ModbusDriver:
         ]
 
     def _read_apart(self, refused: list[int]) -> list[tuple[int, ReadRequest]]:
-        """Split the refused requests into one per tag (tags sharing registers stay together):
-        the new requests with their places in the plan, none when nothing could be split."""
-        plan: list[ReadRequest] = []
-        new: list[int] = []  # places in the new plan
-        for index, request in enumerate(self.requests):
-            apart = _apart(request, self.config) if index in refused else [request]
-            if len(apart) > 1:
-                new += range(len(plan), len(plan) + len(apart))
-                _log.warning(
-                    "%s: %s answered exception 2 (illegal data address): its %d tags are read "
-                    "apart from now on, so that only a tag at fault is bad",
-                    self.name,
-                    request.describe(),
-                    len(request.tags),
-                )
-            plan += apart
+        """Split the refused requests: the new ones with their places in the plan."""
+        plan, new = split_refused(
+            self.requests,
+            refused,
+            lambda request: _apart(request, self.config),
+            lambda request: (
+                f"{self.name}: {request.describe()} answered exception 2 (illegal data address): "
+                f"its {len(request.tags)} tags are read apart from now on, so that only a tag at "
+                "fault is bad"
+            ),
+        )
         if new:
             self._plan(plan)
         return [(i, plan[i]) for i in new]

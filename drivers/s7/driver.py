@@ -18,7 +18,6 @@ __all__ = ["S7Driver"]
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from collections.abc import Iterable
 from snap7 import AsyncClient
 from snap7.error import S7Error, S7TimeoutError
 
+from drivers.apart import split_refused
 from drivers.base import Reading
 from drivers.s7.address import S7Location
 from drivers.s7.codec import DecodeError, decode
@@ -40,8 +40,6 @@ from drivers.s7.wire import (
     read_request,
 )
 from edge_agent.errors import ConnectError
-
-_log = logging.getLogger(__name__)
 
 # The item code one tag of a range can cause by itself (a DB that does not exist, 0x0A, or one
 # that may not be read, 0x03, fails every tag of the range alike).
@@ -136,28 +134,23 @@ class S7Driver:
         return reading, out_of_range
 
     def _read_apart(self, indices: set[int]) -> bool:
-        """Split these ranges into one per tag (tags that share bytes stay together); False
-        when none of them can be split further."""
-        ranges: list[ReadRange] = []
-        split = False
-        for index, read_range in enumerate(self.ranges):
-            apart = _apart(read_range, self.config) if index in indices else [read_range]
-            if len(apart) > 1:
-                split = True
-                _log.warning(
-                    "%s: %s is past the end of its area (0x05): its %d tags are read apart from "
-                    "now on, so that only the one at fault is bad",
-                    self.name,
-                    read_range.describe(),
-                    len(read_range.tags),
-                )
-            ranges.extend(apart)
-        if split:
+        """Split these ranges into one per tag; False when none could be split."""
+        ranges, new = split_refused(
+            self.ranges,
+            indices,
+            lambda read_range: _apart(read_range, self.config),
+            lambda read_range: (
+                f"{self.name}: {read_range.describe()} is past the end of its area (0x05): its "
+                f"{len(read_range.tags)} tags are read apart from now on, so that only the one "
+                "at fault is bad"
+            ),
+        )
+        if new:
             assert self.pdu_size is not None  # connected: the ranges were just read
             self.ranges = ranges
             self._layouts = [_layout(r, self.config) for r in ranges]
             self.requests = pack_requests(ranges, self.pdu_size)
-        return split
+        return bool(new)
 
     async def close(self) -> None:
         if self._client is not None:

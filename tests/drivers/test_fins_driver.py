@@ -23,6 +23,7 @@ from drivers.sim.press import PressModel
 from edge_agent.errors import ConnectError
 from edge_agent.samples import Value
 from tests.support.fins_fixed import FIXED_TAGS, fixed_memory
+from tests.support.split_reads import two_polls
 
 EXPECTED = {name: value for name, (_, value) in FIXED_TAGS.items()}
 TRANSPORTS = pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -135,6 +136,31 @@ async def test_reads_on_the_server_are_the_planned_merged_ones(
         (0xB2, 5, 2),
         (0xB3, 100, 1),
     ]
+
+
+@TRANSPORTS
+async def test_a_tag_past_the_end_of_its_area_leaves_its_neighbours_good(
+    plc: FinsServer, transport: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The simulated CPU's A area ends at A959: a read of A958-A960 runs past it (1104) and is
+    split into one read per tag, in that poll, so that A958 and A959 keep their values."""
+    tags = {
+        "a958": {"address": "A958", "type": "uint16"},
+        "a959": {"address": "A959", "type": "uint16"},
+        "beyond": {"address": "A960", "type": "uint16"},
+        "ok": {"address": "D0"},
+    }
+    driver = FinsDriver("plc", device(port_of(plc, transport), transport, tags=tags))
+    first, second, said = await two_polls(driver, caplog)
+    assert first.values == second.values
+    assert set(first.values) == {"a958", "a959", "ok"} and first.values["ok"] == -1234
+    assert set(first.failed) == set(second.failed) == {"beyond"}
+    assert first.failed["beyond"].startswith("A960: end code 1103")
+    assert said == [
+        "plc: A958-A960 runs beyond its area: its 3 tags are read apart from now on, so that "
+        "only a tag at fault is bad"
+    ]
+    assert len(driver.requests) == 4
 
 
 @TRANSPORTS

@@ -27,6 +27,7 @@ from edge_agent.errors import ConnectError
 from edge_agent.samples import Value
 from tests.support.mc_fixed import EXPECTED, TAGS, memory
 from tests.support.servers import free_port
+from tests.support.split_reads import two_polls
 
 
 def device(port: int, **kw: object) -> McDeviceConfig:
@@ -96,20 +97,29 @@ async def test_words_per_request_limit_splits(plc: McSimulator) -> None:
     assert [(r.head, r.points) for r in plc.seen] == [(0, 951), (960, 31)]
 
 
-async def test_an_end_code_fails_only_its_request(plc: McSimulator) -> None:
+async def test_an_end_code_fails_only_its_request(
+    plc: McSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The simulated PLC has D0-D1023. A read past the end (C056) is split into one read per
+    tag, in that poll, so that the last word before the end keeps its value."""
     tags = {
         "ok": {"address": "D0"},
-        "beyond": {"address": "D2000"},  # the simulated PLC has D0-D1023
-        "beyond_too": {"address": "D2001", "type": "uint16"},
+        "last": {"address": "D1023", "type": "uint16"},
+        "beyond": {"address": "D1024"},
+        "beyond_too": {"address": "D1025", "type": "uint16"},
         "flag": {"address": "M10"},
     }
-    values, failed = await read_once(device(plc.port, tags=tags))
-    assert values == {"ok": -1234, "flag": True}
-    assert set(failed) == {"beyond", "beyond_too"}
-    assert failed["beyond"] == (
-        "D2000-D2001: end code 0xC056: read past the last address of the device "
+    driver = McDriver("plc", device(plc.port, tags=tags))
+    first, second, said = await two_polls(driver, caplog)
+    assert first.values == second.values == {"ok": -1234, "last": 0, "flag": True}
+    assert set(first.failed) == set(second.failed) == {"beyond", "beyond_too"}
+    assert first.failed["beyond"] == (
+        "D1024: end code 0xC056: read past the last address of the device "
         "(check the address and the PLC's device sizes)"
     )
+    assert [r.text for r in driver.requests] == ["M0-M15", "D0", "D1023", "D1024", "D1025"]
+    [line] = said
+    assert line.startswith("plc: D1023-D1025 is past the end of the device (end code 0xC056)")
 
 
 async def test_nan_is_a_failed_value_not_a_number(plc: McSimulator) -> None:

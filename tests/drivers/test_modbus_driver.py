@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from drivers.sim.server import SimulatedDevice, serve_rtu, serve_tcp
 from edge_agent.errors import ConnectError
 from tests.support.fixed_device import FIXED_TAGS, fixed_image
 from tests.support.servers import NodeModbusPeer, free_port, serial_pair
+from tests.support.split_reads import two_polls
 
 EXPECTED = {name: value for name, (_, value) in FIXED_TAGS.items()}
 
@@ -85,12 +85,7 @@ async def test_a_register_past_the_end_leaves_its_neighbours_good(
         alone.update(values)
     driver = ModbusDriver("dev", device(port=modbus_peer.port, tags=tags))
     assert [r.describe() for r in driver.requests] == ["holding 0-0", "holding 36-40"]
-    try:
-        with caplog.at_level(logging.WARNING, "drivers.modbus.driver"):
-            first = await driver.read()
-            second = await driver.read()
-    finally:
-        await driver.close()
+    first, second, said = await two_polls(driver, caplog)
     assert first.values == second.values == {**alone, "ok": -1234}
     assert set(first.failed) == set(second.failed) == {"beyond"}
     assert first.failed["beyond"] == "holding 40-40: exception 2 illegal data address"
@@ -100,7 +95,7 @@ async def test_a_register_past_the_end_leaves_its_neighbours_good(
         "holding 38-39",
         "holding 40-40",
     ]
-    [line] = [r.getMessage() for r in caplog.records]
+    [line] = said
     assert line.startswith("dev: holding 36-40 answered exception 2 (illegal data address): its 3")
 
 

@@ -28,6 +28,7 @@ from drivers.sim.press import FAULTS, PressModel
 from edge_agent.errors import ConnectError
 from tests.support.s7_relay import S7Relay
 from tests.support.servers import free_port
+from tests.support.split_reads import two_polls
 
 
 def _db1() -> bytearray:
@@ -246,19 +247,16 @@ async def test_a_tag_past_the_end_of_its_db_leaves_its_neighbours_good(
         "flag": {"address": "M10.1"},
     }
     driver = S7Driver("plc", device(relay.port, tags=tags, max_gap_bytes=0))
+    reading, again, said = await two_polls(driver, caplog)
     try:
-        with caplog.at_level(logging.WARNING, "drivers.s7.driver"):
-            reading = await driver.read()
-            again = await driver.read()
         expected = {"count": -123456789, "scaled": 215, "speed": 0.0, "flag": True}
         assert reading.values == again.values == expected
         assert set(reading.failed) == set(again.failed) == {"past_end"}
         assert reading.failed["past_end"].startswith("DB1 bytes 60-61: address out of range (0x05)")
-        [line] = [r.getMessage() for r in caplog.records]
-        assert line == (
+        assert said == [
             "plc: DB1 bytes 56-61 is past the end of its area (0x05): its 2 tags are read apart "
             "from now on, so that only the one at fault is bad"
-        )
+        ]
         assert [r.describe() for r in driver.ranges] == [
             "DB1 bytes 6-9",
             "DB1 bytes 52-53",
@@ -266,7 +264,6 @@ async def test_a_tag_past_the_end_of_its_db_leaves_its_neighbours_good(
             "DB1 bytes 60-61",
             "M byte 10",
         ]
-        await driver.close()
         assert set((await driver.read()).failed) == {"past_end"}  # kept apart after a reconnect
     finally:
         await driver.close()
