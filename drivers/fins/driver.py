@@ -78,7 +78,7 @@ class FinsDriver:
         )
 
     async def read(self) -> Reading:
-        if self._link is None:
+        if self._link is None or self._link.closed_by_peer:
             await self.connect()
         reading = Reading()
         refused = [

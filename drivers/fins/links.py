@@ -45,6 +45,9 @@ class FinsLink(Protocol):
 
     async def request(self, code: int, parameters: bytes) -> FinsResponse: ...
 
+    @property
+    def closed_by_peer(self) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -161,6 +164,10 @@ class UdpLink:
             "and the PLC's FINS/UDP settings (node numbers, IP address conversion)"
         )
 
+    @property
+    def closed_by_peer(self) -> bool:
+        return False  # nothing to close on UDP: a PLC that restarted answers the next datagram
+
     def close(self) -> None:
         self._transport.close()
 
@@ -263,6 +270,12 @@ class TcpLink:
             raise ConnectError("the PLC closed the connection") from None
         except OSError as exc:
             raise ConnectError(_os_error(exc, 0)) from None
+
+    @property
+    def closed_by_peer(self) -> bool:
+        """The PLC closed the connection since the last request (an idle timeout, a restart):
+        asyncio keeps it half-open, and the next request on it would fail."""
+        return self._reader.at_eof() or self._writer.is_closing()
 
     def close(self) -> None:
         self._writer.close()

@@ -29,7 +29,13 @@ class McConnection:
 
     @property
     def is_open(self) -> bool:
-        return self._writer is not None and not self._writer.is_closing()
+        """Open, and not closed by the PLC since (an idle timeout, a restart): asyncio keeps a
+        half-closed connection open, and the next request on it would fail."""
+        return (
+            self._writer is not None
+            and not self._writer.is_closing()
+            and not (self._reader is not None and self._reader.at_eof())
+        )
 
     async def open(self) -> None:
         await self.close()
@@ -46,7 +52,7 @@ class McConnection:
 
         `expected_data` is the size of a good answer's data; `what` names the request in messages.
         """
-        if self._reader is None or self._writer is None:
+        if not self.is_open:
             await self.open()
         assert self._reader is not None and self._writer is not None
         received = 0

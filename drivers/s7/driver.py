@@ -100,7 +100,8 @@ class S7Driver:
         self._client, self.pdu_size = client, pdu_size
 
     async def read(self) -> Reading:
-        if self._client is None or not self._client.get_connected():
+        client = self._client
+        if client is None or not client.get_connected() or _closed_by_peer(client):
             await self.connect()
         reading, out_of_range = await self._read_ranges()
         if out_of_range and self._read_apart(out_of_range):
@@ -226,6 +227,14 @@ def _decode(layout: _Layout, pieces: dict[int, bytes], reading: Reading) -> None
             reading.failed[name] = f"{address}: {exc}"
             continue
         reading.values[name] = value
+
+
+def _closed_by_peer(client: AsyncClient) -> bool:
+    """The CPU (or a gateway) closed the connection since the last poll: an idle timeout, a
+    restart. python-snap7 would notice only when the next read fails, making a good device look
+    down for a poll; the stream's end of file is known as soon as it comes."""
+    reader = getattr(client.connection, "_reader", None)
+    return isinstance(reader, asyncio.StreamReader) and reader.at_eof()
 
 
 async def _close(client: AsyncClient, timeout_s: float) -> None:
