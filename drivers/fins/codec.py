@@ -14,6 +14,7 @@ import struct
 from collections.abc import Mapping, Sequence
 
 from drivers.fins.config import FinsTagConfig
+from drivers.text import plain_text
 from edge_agent.samples import Value
 
 _NUMBERS = {
@@ -32,9 +33,7 @@ def decode(tag: FinsTagConfig, data: bytes) -> Value:
         word = int.from_bytes(data[:2], "big")
         return bool((word >> (tag.location.bit or 0)) & 1)
     if tag.type == "string":
-        # A shorter string moved over a longer one leaves the old bytes after its NUL.
-        text = data[: tag.length].split(b"\x00", 1)[0].rstrip(b" ")
-        return text.decode("utf-8", errors="replace")
+        return plain_text(data[: tag.length], tag.encoding or "utf-8")
     raw = _value_order(data, tag.word_order)
     number: int | float
     if tag.type in ("bcd16", "bcd32"):

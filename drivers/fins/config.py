@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from drivers.fins.address import FinsAddress, parse_address
+from drivers.text import ENCODING_HELP, TextEncoding
 from edge_agent.config_types import ConfigModel, DisplayName, Name, Port
 
 FinsType = Literal[
@@ -43,6 +44,7 @@ class FinsTagConfig(ConfigModel):
     length: int | None = Field(
         None, ge=1, le=1998, description="For type string: length in bytes (2 per word)."
     )
+    encoding: TextEncoding | None = Field(None, description=ENCODING_HELP + " Default: utf-8.")
     word_order: Literal["low_first", "high_first"] = Field(
         "low_first",
         description="Of 32- and 64-bit values: low_first as CJ/CS/NJ store DINT, REAL and LREAL "
@@ -80,6 +82,8 @@ class FinsTagConfig(ConfigModel):
             raise ValueError("type string needs 'length' (bytes)")
         if self.type != "string" and self.length is not None:
             raise ValueError("'length' goes with type string only")
+        if self.type != "string" and self.encoding is not None:
+            raise ValueError("'encoding' goes with type string only")
         if (self.scale != 1.0 or self.offset != 0.0) and self.type in ("bool", "string"):
             raise ValueError(f"'scale' and 'offset' apply to numbers, not to {self.type}")
         if where.word + self.words > where.area.words:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from drivers.mc.config import McTagConfig, tag_words
 from drivers.nonfinite import refuse_nonfinite
+from drivers.text import plain_text
 from edge_agent.samples import Value
 
 _CODES = {
@@ -101,8 +102,7 @@ def decode(tag: McTagConfig, data: bytes, bit: int = 0) -> Value:
     if kind == "bool":
         return bool(int.from_bytes(data[:2], "little") >> bit & 1)
     if kind == "string":
-        raw = data[: tag.length].split(b"\x00", 1)[0]
-        return raw.rstrip(b" ").decode("utf-8", errors="replace")
+        return plain_text(data[: tag.length], tag.encoding or "utf-8")
     (number,) = struct.unpack_from("<" + _CODES[kind], data)
     if tag.scale != 1.0 or tag.offset != 0.0:
         return number * tag.scale + tag.offset  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from drivers.mc.address import Address, Series, format_address, max_number, parse_address
 from drivers.mc.frame import Route
+from drivers.text import ENCODING_HELP, TextEncoding
 from edge_agent.config_types import ConfigModel, DisplayName, Name, Port
 
 McType = Literal["bool", "int16", "uint16", "int32", "uint32", "float32", "float64", "string"]
@@ -41,6 +42,7 @@ class McTagConfig(ConfigModel):
     length: int | None = Field(
         None, ge=1, le=2 * MAX_WORDS, description="For type string: length in bytes (2 per word)."
     )
+    encoding: TextEncoding | None = Field(None, description=ENCODING_HELP + " Default: utf-8.")
     scale: float = Field(1.0, description="value = raw * scale + offset.")
     offset: float = 0.0
     unit: str | None = Field(None, description="Engineering unit, shown on the local page.")
@@ -68,6 +70,8 @@ class McTagConfig(ConfigModel):
             raise ValueError("type string needs 'length' (bytes)")
         if self.value_type != "string" and self.length is not None:
             raise ValueError("'length' goes with type string only")
+        if self.value_type != "string" and self.encoding is not None:
+            raise ValueError("'encoding' goes with type string only")
         if (self.scale != 1.0 or self.offset != 0.0) and self.value_type in ("bool", "string"):
             raise ValueError(f"'scale' and 'offset' apply to numbers, not to {self.value_type}")
         return self

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from drivers.modbus.config import ModbusTagConfig
 from drivers.nonfinite import refuse_nonfinite
+from drivers.text import plain_text
 from edge_agent.samples import Value
 
 # type -> (struct code, registers)
@@ -103,7 +104,7 @@ def decode(tag: ModbusTagConfig, words: Sequence[int]) -> Value:
         return bool((words[0] >> (tag.bit or 0)) & 1)
     raw = _reorder(struct.pack(f">{len(words)}H", *words), tag.byte_order)
     if tag.type == "string":
-        return raw[: tag.length].rstrip(b"\x00 ").decode("utf-8", errors="replace")
+        return plain_text(raw[: tag.length], tag.encoding or "utf-8")
     code, _ = _NUMBERS[tag.type]
     (number,) = struct.unpack(f">{code}", raw)
     if tag.scale != 1.0 or tag.offset != 0.0:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from drivers.text import ENCODING_HELP, TextEncoding
 from edge_agent.config_types import ConfigModel, DisplayName, Name, Port
 
 ModbusTable = Literal["coil", "discrete_input", "holding", "input"]
@@ -37,6 +38,7 @@ class ModbusTagConfig(ConfigModel):
     length: int | None = Field(
         None, ge=1, le=250, description="For type string: length in bytes (2 per register)."
     )
+    encoding: TextEncoding | None = Field(None, description=ENCODING_HELP + " Default: utf-8.")
     scale: float = Field(1.0, description="value = raw * scale + offset.")
     offset: float = 0.0
     unit: str | None = Field(None, description="Engineering unit, shown on the local page.")
@@ -63,6 +65,8 @@ class ModbusTagConfig(ConfigModel):
             raise ValueError("type string needs 'length' (bytes)")
         if self.type != "string" and self.length is not None:
             raise ValueError("'length' goes with type string only")
+        if self.type != "string" and self.encoding is not None:
+            raise ValueError("'encoding' goes with type string only")
         if (self.scale != 1.0 or self.offset != 0.0) and self.type in ("bool", "string"):
             raise ValueError(f"'scale' and 'offset' apply to numbers, not to {self.type}")
         return self

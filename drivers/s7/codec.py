@@ -37,15 +37,22 @@ class DecodeError(ValueError):
     """The bytes cannot be a value of the tag's type; the message says why."""
 
 
-def decode(location: S7Location, data: bytes, scale: float = 1.0, offset: float = 0.0) -> Value:
-    """The tag's value from exactly its bytes (`location.size` of them)."""
+def decode(
+    location: S7Location,
+    data: bytes,
+    scale: float = 1.0,
+    offset: float = 0.0,
+    encoding: str = "latin-1",
+) -> Value:
+    """The tag's value from exactly its bytes (`location.size` of them); `encoding` for STRING
+    and CHAR (the S7 types are one byte a character, in whatever code page the writer used)."""
     kind = location.type
     if kind == "bool":
         return bool((data[0] >> (location.bit or 0)) & 1)
     if kind == "char":
-        return data[:1].decode("latin-1")
+        return data[:1].decode(encoding, errors="replace")
     if kind == "string":
-        return _string(data, location.length or 0)
+        return _string(data, location.length or 0, encoding)
     if kind == "wstring":
         return _wstring(data, location.length or 0)
     (number,) = _STRUCTS[kind].unpack(data)
@@ -60,14 +67,14 @@ def decode(location: S7Location, data: bytes, scale: float = 1.0, offset: float 
     return number  # type: ignore[no-any-return]
 
 
-def _string(data: bytes, length: int) -> str:
+def _string(data: bytes, length: int, encoding: str) -> str:
     declared, actual = data[0], data[1]
     if actual > declared:
         raise DecodeError(
             f"STRING header says {actual} characters in a STRING[{declared}]: "
             "is there a STRING at this address?"
         )
-    return data[2 : 2 + min(actual, length)].decode("latin-1")
+    return data[2 : 2 + min(actual, length)].decode(encoding, errors="replace")
 
 
 def _wstring(data: bytes, length: int) -> str:

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from drivers.s7.address import S7Location, S7Type, locate
+from drivers.text import ENCODING_HELP, TextEncoding
 from edge_agent.config_types import ConfigModel, DisplayName, Name, Port
 
 # The high byte of the remote TSAP: which connection resource of the CPU the agent takes.
@@ -42,6 +43,11 @@ class S7TagConfig(ConfigModel):
         description="For string and wstring: the declared maximum in characters (20 for "
         "STRING[20], 254 for a plain STRING).",
     )
+    encoding: TextEncoding | None = Field(
+        None,
+        description=ENCODING_HELP.replace("type string", "types string and char")
+        + " Default: latin-1. WSTRING is UTF-16 always.",
+    )
     scale: float = Field(1.0, description="value = raw * scale + offset (numbers only).")
     offset: float = 0.0
     unit: str | None = Field(None, description="Engineering unit, shown on the local page.")
@@ -56,6 +62,8 @@ class S7TagConfig(ConfigModel):
         location = locate(self.address, self.type, self.length)
         if (self.scale != 1.0 or self.offset != 0.0) and location.type in _NOT_NUMBERS:
             raise ValueError(f"'scale' and 'offset' apply to numbers, not to {location.type}")
+        if self.encoding is not None and location.type not in ("string", "char"):
+            raise ValueError("'encoding' goes with types string and char only")
         return self
 
 

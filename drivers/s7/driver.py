@@ -203,15 +203,16 @@ def _spans(config: S7DeviceConfig, names: Iterable[str]) -> list[TagSpan]:
     return spans
 
 
-# Per tag of a range: name, address as written, where its bytes are, scale, offset.
-_Layout = list[tuple[str, str, S7Location, float, float]]
+# Per tag of a range: name, address as written, where its bytes are, scale, offset, encoding.
+_Layout = list[tuple[str, str, S7Location, float, float, str]]
 
 
 def _layout(read_range: ReadRange, config: S7DeviceConfig) -> _Layout:
     layout: _Layout = []
     for name, _ in read_range.tags:
         tag = config.tags[name]
-        layout.append((name, tag.address, tag.location, tag.scale, tag.offset))
+        encoding = tag.encoding or "latin-1"
+        layout.append((name, tag.address, tag.location, tag.scale, tag.offset, encoding))
     return layout
 
 
@@ -219,10 +220,10 @@ def _decode(layout: _Layout, pieces: dict[int, bytes], reading: Reading) -> None
     """Values of one range's tags from the pieces of it that were read (keyed by first byte)."""
     data = b"".join(pieces[start] for start in sorted(pieces))
     base = min(pieces)
-    for name, address, location, scale, offset in layout:
+    for name, address, location, scale, offset, encoding in layout:
         at = location.start - base
         try:
-            value = decode(location, data[at : at + location.size], scale, offset)
+            value = decode(location, data[at : at + location.size], scale, offset, encoding)
         except DecodeError as exc:
             reading.failed[name] = f"{address}: {exc}"
             continue

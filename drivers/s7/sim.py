@@ -123,7 +123,7 @@ def press_reader(device: S7DeviceConfig) -> Callable[[PressModel], dict[str, Val
             location = tag.location
             area = image[(location.area, location.db)]
             data = bytes(area[location.start : location.start + location.size])
-            values[name] = decode(location, data, tag.scale, tag.offset)
+            values[name] = decode(location, data, tag.scale, tag.offset, tag.encoding or "latin-1")
         return values
 
     return read
