@@ -10,6 +10,7 @@ there was no session delivered afterwards as history with their own times, befor
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -321,6 +322,42 @@ async def test_a_burst_of_rebirth_requests_costs_two_births(
     assert [s.seq for s in reborn] == list(range(len(reborn)))  # data goes on after it
 
 
+async def test_no_data_between_a_rebirth_request_and_the_rebirth(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """A request right after a birth is served a second later; meanwhile the node sends no data
+    (tck-id-operational-behavior-data-commands-rebirth-action-1: stop data at once)."""
+    async with counting_node(mosquitto.port, tmp_path, NumberedDevice()) as (node, host):
+        await asyncio.to_thread(host.rebirth, node)
+        await asyncio.to_thread(host.capture.wait_for, count("NBIRTH", node, 2))
+        await asyncio.to_thread(host.rebirth, node)  # within a second of that birth
+        await asyncio.to_thread(host.capture.wait_for, count("NBIRTH", node, 3))
+        await asyncio.to_thread(host.capture.wait_for, count("DDATA", node, 20))
+        seen = of_node(host.seen(), node)
+    ncmd = [i for i, s in enumerate(seen) if s.kind == "NCMD"][-1]
+    births = [i for i, s in enumerate(seen) if s.kind == "NBIRTH"]
+    held = [s.kind for s in seen[ncmd : births[2]] if s.kind in ("NDATA", "DDATA")]
+    # The counter is polled every 0.1 s: without the hold, about ten DDATA would come here; one
+    # may have been on its way when the request came.
+    assert len(held) <= 1, held
+    assert 990 <= seen[births[2]].timestamp - seen[births[1]].timestamp < 2500
+    assert [s.kind for s in seen[births[2] :][:2]] == ["NBIRTH", "DBIRTH"]
+    reborn = [s for s in seen[births[2] :] if s.kind != "NCMD"]
+    assert [s.seq for s in reborn] == list(range(len(reborn)))  # then data again, in order
+
+
+def with_primary_host(tmp_path: Path, broker_port: int, device_port: int) -> tuple[Path, str, str]:
+    """A configuration whose node waits for a primary host of its own: (file, node, host id)."""
+    host_id = f"SCADA-{free_port()}"
+    path, node = write_config(
+        tmp_path,
+        "devices:\n"
+        + numbered_yaml("counter", device_port, 0.1)
+        + sink_yaml(broker_port, f"    primary_host_id: {host_id}\n"),
+    )
+    return path, node, host_id
+
+
 async def test_a_primary_host_decides_when_the_node_is_born(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
@@ -330,13 +367,7 @@ async def test_a_primary_host_decides_when_the_node_is_born(
     counter = NumberedDevice()
     port = free_port()
     server = await serve_tcp([counter.simulated()], "127.0.0.1", port)
-    host_id = f"SCADA-{free_port()}"
-    path, node = write_config(
-        tmp_path,
-        "devices:\n"
-        + numbered_yaml("counter", port, 0.1)
-        + sink_yaml(mosquitto.port, f"    primary_host_id: {host_id}\n"),
-    )
+    path, node, host_id = with_primary_host(tmp_path, mosquitto.port, port)
     host = HostApp(mosquitto.port, GROUP, f"host-{node}")
     t0 = int(time.time() * 1000)
     await asyncio.to_thread(publish_state, mosquitto.port, host_id, False, t0)
@@ -383,6 +414,48 @@ async def test_a_primary_host_decides_when_the_node_is_born(
         assert all(ts < birth_ms for _, ts in history)
         assert [n for n, _ in history] == sorted(n for n, _ in history)
         assert live and live[-1][0] > history[-1][0]
+
+
+async def test_a_node_stopped_while_it_waits_for_its_host_says_its_death(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Never born (the primary host is offline), then stopped: the node publishes its NDEATH
+    before it disconnects, not leaving it to the will (tck-id-payloads-ndeath-will-message-
+    publisher-disconnect-mqtt311). The will was made at the connect: its time tells them apart."""
+    counter = NumberedDevice()
+    port = free_port()
+    server = await serve_tcp([counter.simulated()], "127.0.0.1", port)
+    path, node, host_id = with_primary_host(tmp_path, mosquitto.port, port)
+    host = HostApp(mosquitto.port, GROUP, f"host-{node}")
+    await asyncio.to_thread(publish_state, mosquitto.port, host_id, False, int(time.time() * 1000))
+    try:
+        async with running(path):
+            await asyncio.to_thread(counter_reads, counter, 10)
+            stopped_ms = int(time.time() * 1000)
+        await asyncio.to_thread(host.capture.wait_for, count("NDEATH", node, 1))
+        seen = of_node(host.seen(), node)
+    finally:
+        host.close()
+        await server.shutdown()
+    assert [s.kind for s in seen] == ["NDEATH"]  # no birth: the host never came
+    assert seen[0].timestamp >= stopped_ms and bd_seq(seen[0]) == 0
+
+
+async def test_device_commands_are_heard_and_refused(
+    mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node subscribes to DCMD for its devices (tck-id-message-flow-device-dcmd-subscribe);
+    a write there is refused, as the agent writes to no PLC, and said in the log."""
+    caplog.set_level(logging.WARNING, "edge_agent.sinks.sparkplug.node")
+    counter = NumberedDevice()
+    async with counting_node(mosquitto.port, tmp_path, counter) as (node, host):
+        await asyncio.to_thread(host.write, node, "counter", "n", 7)
+        deadline = time.monotonic() + 5
+        while not any("DCMD writes" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the DCMD was not heard"
+            await asyncio.sleep(0.05)
+    [line] = [r.getMessage() for r in caplog.records if "DCMD" in r.getMessage()]
+    assert line == "Sparkplug DCMD writes 1 metric(s) ('counter/n'): ignored, the agent only reads"
 
 
 def counter_reads(device: NumberedDevice, reads: int, timeout_s: float = 10) -> None:

@@ -124,6 +124,14 @@ class HostApp:
         topic = f"spBv1.0/{self.group}/NCMD/{node}"
         _publish(self.port, topic, payload.SerializeToString(), times=times)
 
+    def write(self, node: str, device: str, metric: str, value: int) -> None:
+        """DCMD: a host application writing `metric` of `device` (an Int32)."""
+        payload = Payload(timestamp=0)
+        entry = payload.metrics.add(name=metric, datatype=DataType.Int32)
+        entry.int_value = value
+        topic = f"spBv1.0/{self.group}/DCMD/{node}/{device}"
+        _publish(self.port, topic, payload.SerializeToString())
+
     def close(self) -> None:
         self.capture.close()
 

@@ -522,6 +522,50 @@ def test_rebirth_requests_within_a_second_of_a_birth_are_served_by_one_rebirth_a
     assert node.rebirth_owed_ns is None  # that birth paid what was owed
 
 
+def test_no_data_while_a_rebirth_is_owed() -> None:
+    """tck-id-operational-behavior-data-commands-rebirth-action-1: data stops at the request."""
+    node, host, _ = started()
+    assert node.command(ncmd(**{REBIRTH: True}), T0 + S // 10) == []
+    with pytest.raises(NoSessionError, match="a rebirth was asked for"):
+        node.process([values(T0 + S // 5, count=5)], T0 + S // 5)
+    with pytest.raises(NoSessionError):
+        node.catch_up(T0 + S // 5)
+    host.take(node.owed_rebirth(T0 + S))
+    sent = host.take(node.process([values(T0 + S // 5, count=5)], T0 + S))
+    assert [(d.kind, d.seq) for d in sent] == [("DDATA", 2)]
+
+
+def test_dcmd_writes_are_refused_and_said_with_the_device(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    node, _host, _ = started()
+    assert node.dcmd_filter == f"spBv1.0/{GROUP}/DCMD/{NODE}/+"
+    topic = f"spBv1.0/{GROUP}/DCMD/{NODE}/plc"
+    node.device_command(topic, ncmd(**{"setpoint": True}), T0)
+    node.device_command(topic, b"\x00" * (64 * 1024 + 1), T0)
+    node.device_command(topic, b"\xff\xff not protobuf", T0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Sparkplug DCMD writes 1 metric(s) ('plc/setpoint'): ignored, the agent only reads",
+        "Sparkplug DCMD to 'plc' of 65537 bytes (at most 65536): ignored",
+        "Sparkplug DCMD to 'plc' that is not a Sparkplug B payload",
+    ]
+    assert node.seq == 2  # nothing sent
+
+
+def test_an_unborn_connection_has_its_death_too() -> None:
+    """Connected and waiting (for a primary host): an intentional DISCONNECT still needs the
+    NDEATH first, with the will's bdSeq (tck-id-payloads-ndeath-will-message-publisher-
+    disconnect-mqtt311)."""
+    node = EdgeNode(layout(), bd_seq=3)
+    assert not node.registered
+    will = node.will(T0)
+    assert node.registered and not node.born
+    death = node.death(T0 + S)
+    assert death.topic == will.topic and death.payload != b""
+    assert decode(death).by_name()["bdSeq"].value == decode(will).by_name()["bdSeq"].value == 4
+    assert not node.registered
+
+
 def test_a_rebirth_owed_when_the_session_ends_is_served_by_the_next_birth() -> None:
     node, host, _ = started()
     assert node.command(ncmd(**{REBIRTH: True}), T0 + S // 2) == []

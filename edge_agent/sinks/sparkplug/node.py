@@ -16,7 +16,9 @@ Life of a session, as the sink drives it:
   catch_up()   after a backlog: what changed meanwhile, sent as current (process() does it by
                itself before the first live record)
   command()    an NCMD: 'Node Control/Rebirth' = true → the whole birth sequence again (within
-               REBIRTH_GAP_NS of the last birth: `rebirth_owed_ns` says when owed_rebirth() is due)
+               REBIRTH_GAP_NS of the last birth: `rebirth_owed_ns` says when owed_rebirth() is due,
+               and no data goes out until then: tck-id-operational-behavior-data-commands-
+               rebirth-action-1, stop sending data at once)
   death()      before an intentional DISCONNECT: the NDEATH to publish (same bdSeq as the will)
   lost()       the connection dropped: nothing more is sent until the next birth()
 
@@ -181,6 +183,19 @@ class EdgeNode:
         return self.topic("NCMD")
 
     @property
+    def dcmd_filter(self) -> str:
+        """Device commands to any of the node's devices (tck-id-message-flow-device-dcmd-
+        subscribe): subscribed to, read within limits, and refused, as the agent writes nothing."""
+        return f"{self.topic('DCMD')}/+"
+
+    @property
+    def registered(self) -> bool:
+        """A will was registered for the current connection: an intentional DISCONNECT needs
+        the NDEATH first, born or not (tck-id-payloads-ndeath-will-message-publisher-disconnect-
+        mqtt311)."""
+        return self._registered
+
+    @property
     def bd_seq(self) -> int | None:
         """The bdSeq of the current (or last) connection: persist it after every will()."""
         return self._bd_seq
@@ -264,8 +279,7 @@ class EdgeNode:
         late); their values go out with is_historical and their own time stamps, and do not
         become the metrics' current values (catch_up() sends what is current afterwards).
         """
-        if not self._born:
-            raise NoSessionError("no Sparkplug session (not connected, or not born yet)")
+        self._in_session()
         out = _Out(self, now_ns // 1_000_000)
         if self._rebirth_due:
             self._birth_sequence(out)
@@ -286,14 +300,19 @@ class EdgeNode:
     def catch_up(self, now_ns: int) -> list[Message]:
         """After a historical backlog: each value and device link that changed meanwhile, as
         current (NDATA/DDATA, DDEATH, DBIRTH). Nothing when nothing changed."""
-        if not self._born:
-            raise NoSessionError("no Sparkplug session (not connected, or not born yet)")
+        self._in_session()
         out = _Out(self, now_ns // 1_000_000)
         if self._rebirth_due:
             self._birth_sequence(out)
         if self._stale:
             self._catch_up(out)
         return out.done()
+
+    def _in_session(self) -> None:
+        if not self._born:
+            raise NoSessionError("no Sparkplug session (not connected, or not born yet)")
+        if self.rebirth_owed_ns is not None:
+            raise NoSessionError("a rebirth was asked for: no data until it is sent")
 
     def observe(self, records: Iterable[_Record]) -> None:
         """Learn current values and links without sending anything (e.g. the newest records
@@ -378,7 +397,7 @@ class EdgeNode:
             else:
                 writes.append(metric.name or f"alias {metric.alias}")
         if writes:
-            self._ignore_writes(writes, now_ns)
+            self._ignore_writes("NCMD", writes, now_ns)
         if not rebirth:
             return []
         if not self._born:
@@ -404,7 +423,28 @@ class EdgeNode:
         _log.info("Sparkplug rebirth requested by a host application (put off until now)")
         return self.birth(now_ns)
 
-    def _ignore_writes(self, writes: list[str], now_ns: int) -> None:
+    def device_command(self, topic: str, payload: bytes, now_ns: int) -> None:
+        """A DCMD: the agent writes to no PLC, so its metrics are read (within the limits of an
+        NCMD) only to say what was refused."""
+        device = topic.rsplit("/", 1)[-1]
+        if len(payload) > MAX_COMMAND_BYTES:
+            _log.warning(
+                "Sparkplug DCMD to %r of %d bytes (at most %d): ignored",
+                device[:64],
+                len(payload),
+                MAX_COMMAND_BYTES,
+            )
+            return
+        try:
+            command = Payload.FromString(payload)
+        except (DecodeError, RecursionError):
+            _log.warning("Sparkplug DCMD to %r that is not a Sparkplug B payload", device[:64])
+            return
+        writes = [f"{device[:64]}/{m.name or f'alias {m.alias}'}" for m in command.metrics]
+        if writes:
+            self._ignore_writes("DCMD", writes, now_ns)
+
+    def _ignore_writes(self, kind: str, writes: list[str], now_ns: int) -> None:
         """One line however many metrics a command names, and one a minute however many come."""
         self._writes_ignored += len(writes)
         last = self._writes_logged_ns
@@ -415,7 +455,7 @@ class EdgeNode:
             what = f"{self._writes_ignored} metric(s) ({names})"
         else:
             what = f"{self._writes_ignored} metric(s) since the last such line (the last: {names})"
-        _log.warning("Sparkplug NCMD writes %s: ignored, the agent only reads", what)
+        _log.warning("Sparkplug %s writes %s: ignored, the agent only reads", kind, what)
         self._writes_logged_ns, self._writes_ignored = now_ns, 0
 
     # ------------------------------------------------------------------ internals: metrics

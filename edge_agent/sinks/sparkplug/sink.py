@@ -104,6 +104,7 @@ class SparkplugSink:
         self.transport.on_connect_failed = self._on_connect_failed
         self.twin = TwinWatch(name, layout.group_id, layout.edge_node_id, self.transport.endpoint)
         self._nbirth_topic = self.node.topic("NBIRTH")
+        self._dcmd_prefix = self.node.topic("DCMD") + "/"
         self._metrics = metrics
 
     @property
@@ -199,7 +200,7 @@ class SparkplugSink:
         """Until a session is born; a moment, when one looks alive but its connection just went
         (paho's thread is about to end it)."""
         self._born.clear()
-        if self.node.born:
+        if self.node.born and self.node.rebirth_owed_ns is None:
             await asyncio.sleep(0.05)
         else:
             await self._born.wait()
@@ -210,10 +211,9 @@ class SparkplugSink:
         self._saved_at, self._unsaved = time.monotonic(), False
         await self.outbox.save_state(self._latest_key, latest)
 
-    async def _restart(self) -> None:
-        """The primary host went offline: NDEATH, DISCONNECT, and connect again to wait for it."""
-        with self._lock:
-            death = self._death()
+    async def _restart(self, death: Will | None) -> None:
+        """The primary host went offline: the NDEATH made when it did, DISCONNECT, and connect
+        again to wait for it."""
         await self.transport.close(death)
         if not self._closing:
             await self.transport.start()
@@ -244,7 +244,11 @@ class SparkplugSink:
             _log.warning("%s: bdSeq %s could not be kept in the buffer: %s", self.name, bd_seq, exc)
 
     def _on_connect(self) -> None:
-        topics = [self.node.ncmd_topic, *([self.host.topic] if self.host else [])]
+        topics = [
+            self.node.ncmd_topic,
+            self.node.dcmd_filter,
+            *([self.host.topic] if self.host else []),
+        ]
         self.transport.subscribe(topics, "host applications cannot command this edge node")
         self.transport.subscribe(
             [self._nbirth_topic],
@@ -275,6 +279,10 @@ class SparkplugSink:
             if owed is not None:
                 self._on_loop(lambda: self._rebirth_at(owed))
             return
+        if topic.startswith(self._dcmd_prefix):
+            with self._lock:
+                self.node.device_command(topic, payload, time.time_ns())
+            return
         host = self.host
         if host is None:
             return
@@ -288,7 +296,9 @@ class SparkplugSink:
                 self.name,
                 host.host_id,
             )
-            self._on_loop(self._restart_soon)
+            with self._lock:  # no data from here on (tck-id-message-flow-edge-node-birth-
+                death = self._death()  # publish-phid-offline): the NDEATH goes out first
+            self._on_loop(lambda: self._restart_soon(death))
 
     def _on_disconnect(self) -> None:
         with self._lock:
@@ -338,15 +348,15 @@ class SparkplugSink:
             self._publish(messages)
 
     def _death(self) -> Will | None:
-        if not self.node.born:
-            return None  # nothing to end: the broker has the will for an unborn connection
+        if not self.node.registered:
+            return None  # no connection of this node's to end
         death = self.node.death(time.time_ns())
         return Will(death.topic, death.payload, death.qos, death.retain)
 
-    def _restart_soon(self) -> None:
+    def _restart_soon(self, death: Will | None) -> None:
         if self._closing or (self._restarting is not None and not self._restarting.done()):
             return
-        self._restarting = asyncio.create_task(self._restart(), name=f"{self.name} restart")
+        self._restarting = asyncio.create_task(self._restart(death), name=f"{self.name} restart")
 
     def _rebirth_at(self, due_ns: int) -> None:
         if self._closing or self._owed_rebirth is not None:
@@ -358,6 +368,7 @@ class SparkplugSink:
         self._owed_rebirth = None
         with self._lock:
             self._publish_quietly(self.node.owed_rebirth(time.time_ns()))
+        self._born.set()  # the data held back since the request goes now
 
     def _on_loop(self, callback: Callable[[], None]) -> None:
         loop = self._loop
