@@ -252,7 +252,7 @@ async def test_a_dead_agent_of_another_installation_is_waited_for_until_its_will
     log = tmp_path / "agent.log"
     # A dead agent as the broker sees it: online, connected, silent; keep-alive 2 s, so the
     # broker publishes its will 1.5 keep-alives after its last packet. mosquitto keeps that
-    # deadline in whole seconds of its clock, so the will comes 2 to 3 s after the last packet.
+    # deadline in whole seconds of its clock, so the will comes 2 s or more after the last packet.
     online = online_payload(other, time.time_ns())
     ghost = plant(mosquitto.port, topic, online, will=offline_payload(other), keepalive_s=2)
     silent_since = time.monotonic()
@@ -272,8 +272,10 @@ async def test_a_dead_agent_of_another_installation_is_waited_for_until_its_will
     assert 1.5 < took_s < WAIT_S + PROMPT_START_S  # started after the will, not the window's end
     text = log.read_text()
     assert f"another agent (instance {other}," in text and f"waiting up to {WAIT_S} s" in text
+    # Its wait ended with the will, inside the window (when the will comes is the broker's: its
+    # keep-alive sweep is seconds late under load).
     waited = re.search(r"turned to offline after ([0-9.]+) s", text)
-    assert waited is not None and float(waited[1]) < WAIT_S - 3, text  # the will, not the window
+    assert waited is not None and float(waited[1]) < WAIT_S, text
     assert code == 0
 
 
