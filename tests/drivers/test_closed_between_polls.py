@@ -67,7 +67,7 @@ async def test_a_connection_closed_between_polls_is_opened_again_first(
             assert set(first.values) == {"w"} and not first.failed
             await link.cut()
             await link.restore()
-            await asyncio.sleep(0.1)  # the end of the stream arrives before the next poll
+            await asyncio.sleep(0.5)  # the end of the stream arrives before the next poll
             again = await device.read()
             assert set(again.values) == {"w"} and not again.failed
         finally:
