@@ -36,6 +36,11 @@ S7Type = Literal[
     "dword",
     "real",
     "time",
+    "lint",
+    "ulint",
+    "lword",
+    "lreal",
+    "ltime",
     "string",
     "wstring",
 ]
@@ -47,10 +52,13 @@ AREA_CODES = {"I": 0x81, "Q": 0x82, "M": 0x83, "DB": 0x84}
 _AREA_ALIASES = {"E": "I", "A": "Q", "I": "I", "Q": "Q", "M": "M"}
 
 # Types that fit each width letter; the first is the default (D has none: DINT and REAL are
-# both common in double words, so a wrong guess would give plausible-looking nonsense).
+# both common in double words, so a wrong guess would give plausible-looking nonsense). The
+# 64-bit types of an S7-1500 have no width letter of their own: they start at a byte address,
+# as TIA Portal shows them (offset 8.0, LReal), like strings.
+_LONG = ("lint", "ulint", "lword", "lreal", "ltime")
 _TYPES_OF_WIDTH: dict[str, tuple[str, ...]] = {
     "X": ("bool",),
-    "B": ("byte", "usint", "sint", "char", "string", "wstring"),
+    "B": ("byte", "usint", "sint", "char", *_LONG, "string", "wstring"),
     "W": ("int", "uint", "word"),
     "D": ("dint", "udint", "dword", "real", "time"),
     "S": ("string", "wstring"),
@@ -183,7 +191,7 @@ def _size(text: str, type_: str, width: str, length: int | None) -> int:
     if type_ not in _STRING_MAX:
         if length is not None:
             raise ValueError(f"'length' goes with types string and wstring, not with {type_}")
-        return _FIXED_SIZES[width]
+        return 8 if type_ in _LONG else _FIXED_SIZES[width]
     maximum = _STRING_MAX[type_]
     if length is None:
         raise ValueError(

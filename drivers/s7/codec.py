@@ -1,8 +1,9 @@
 """S7 bytes to values and back: one table of types. S7 is big-endian throughout.
 
-TIME (signed milliseconds) is read as seconds, a float: T#1M30S500MS is 90.5. STRING is Latin-1
-after its two header bytes (declared maximum, actual length); WSTRING is UTF-16 after two header
-words. A header that cannot be right (an actual length above the maximum) is an error for that tag,
+TIME (signed milliseconds) and LTIME (signed nanoseconds) are read as seconds, a float:
+T#1M30S500MS is 90.5. STRING is one byte a character (Latin-1 unless the tag names another code
+page) after its two header bytes (declared maximum, actual length); WSTRING is UTF-16 after two
+header words. A header that cannot be right (an actual length above the maximum) is an error for that tag,
 not a value: it usually means the address or the type is wrong.
 """
 
@@ -29,6 +30,11 @@ _NUMBERS: dict[str, str] = {
     "dword": "I",
     "real": "f",
     "time": "i",
+    "lint": "q",
+    "ulint": "Q",
+    "lword": "Q",
+    "lreal": "d",
+    "ltime": "q",
 }
 _STRUCTS = {name: struct.Struct(">" + code) for name, code in _NUMBERS.items()}
 
@@ -58,8 +64,10 @@ def decode(
     (number,) = _STRUCTS[kind].unpack(data)
     if kind == "time":
         number = number / 1000.0
-    elif kind == "real" and not math.isfinite(number):
-        raise DecodeError(f"real is {number}")
+    elif kind == "ltime":
+        number = number / 1e9  # nanoseconds
+    elif kind in ("real", "lreal") and not math.isfinite(number):
+        raise DecodeError(f"{kind} is {number}")
     if scale != 1.0 or offset != 0.0:
         number = number * scale + offset
         if not math.isfinite(number):
@@ -109,7 +117,9 @@ def encode(location: S7Location, value: Value, scale: float = 1.0, offset: float
         number = (number - offset) / scale
     if kind == "time":
         return _STRUCTS[kind].pack(round(number * 1000))
-    if kind == "real":
+    if kind == "ltime":
+        return _STRUCTS[kind].pack(round(number * 1e9))
+    if kind in ("real", "lreal"):
         return _STRUCTS[kind].pack(number)
     whole = value if isinstance(value, int) and scale == 1.0 and offset == 0.0 else round(number)
     return _STRUCTS[kind].pack(whole)

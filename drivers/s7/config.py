@@ -33,8 +33,9 @@ class S7TagConfig(ConfigModel):
         None,
         description="What the bytes hold where the address does not say it. W: int (default), "
         "uint, word; D: dint, udint, dword, real, time (one of them is required); B: byte "
-        "(default), usint, sint, char, string, wstring; S: string (default), wstring; bits: "
-        "bool. time is read as seconds.",
+        "(default), usint, sint, char, the S7-1500's 64-bit lreal, lint, ulint, lword, ltime "
+        "(8 bytes from that byte), string, wstring; S: string (default), wstring; bits: bool. "
+        "time and ltime are read as seconds.",
     )
     length: int | None = Field(
         None,

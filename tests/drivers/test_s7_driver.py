@@ -65,6 +65,9 @@ def _areas() -> dict[tuple[SrvArea, int], bytearray]:
     flags[11] = 7
     struct.pack_into(">h", flags, 20, -2)
     struct.pack_into(">f", flags, 30, 3.25)
+    struct.pack_into(">d", flags, 40, -0.125)  # LREAL, 8 bytes from MB40
+    struct.pack_into(">q", flags, 48, -(2**40))  # LINT
+    struct.pack_into(">q", flags, 56, 2_500_000_000)  # LTIME, ns
     inputs = bytearray(128)
     inputs[0], inputs[1] = 0b1, 0x5A
     struct.pack_into(">i", inputs, 4, 100_000)
@@ -109,6 +112,9 @@ EVERY_TYPE: dict[str, tuple[dict[str, object], object]] = {
     "m_byte": ({"address": "MB11"}, 7),
     "m_word": ({"address": "MW20"}, -2),
     "m_real": ({"address": "MD30", "type": "real"}, 3.25),
+    "m_lreal": ({"address": "MB40", "type": "lreal"}, -0.125),
+    "m_lint": ({"address": "MB48", "type": "lint"}, -(2**40)),
+    "m_ltime": ({"address": "MB56", "type": "ltime"}, 2.5),
     "i_bit": ({"address": "I0.0"}, True),
     "e_bit": ({"address": "E0.0"}, True),
     "i_byte": ({"address": "IB1"}, 0x5A),
@@ -162,7 +168,7 @@ async def test_every_type_and_address_form_in_one_request(relay: S7Relay) -> Non
         assert {k: type(v) for k, v in reading.values.items()} == {
             k: type(v) for k, v in EXPECTED.items()
         }
-        # 38 tags in DB1, M, I (twice: IW64 is 58 bytes past ID4) and Q: 5 items, 1 request
+        # 41 tags in DB1, M, I (twice: IW64 is 58 bytes past ID4) and Q: 5 items, 1 request
         assert driver.pdu_size == 480  # the server's most
         assert [len(r.items) for r in driver.requests] == [5]
         jobs_before = relay.log.read_jobs
@@ -181,9 +187,9 @@ async def test_without_gaps_more_items_still_one_request(relay: S7Relay) -> None
     finally:
         await driver.close()
     assert reading.failed == {} and reading.values == pytest.approx(EXPECTED)
-    # DB1 0-22, 24-47, 52-53; M 10-11, 20-21, 30-33; I 0-1, 4-7, 64-65; Q 0, 2-3
-    assert [len(r.items) for r in driver.requests] == [11]
-    assert relay.log.items_asked == 11
+    # DB1 0-22, 24-47, 52-53; M 10-11, 20-21, 30-33, 40-63; I 0-1, 4-7, 64-65; Q 0, 2-3
+    assert [len(r.items) for r in driver.requests] == [12]
+    assert relay.log.items_asked == 12
 
 
 async def test_pdu_240_splits_a_long_string_and_every_answer_fits(relay: S7Relay) -> None:

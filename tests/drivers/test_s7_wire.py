@@ -142,6 +142,12 @@ VALUES = [
     ("DB1.DBD0", "dword", None, b"\xee\x6b\x28\x00", 4000000000),
     ("DB1.DBD0", "real", None, b"\x41\xcc\x00\x00", 25.5),
     ("DB1.DBD0", "time", None, b"\xff\xfe\x9e\x7c", -90.5),  # T#-1M30S500MS
+    # The S7-1500's 64-bit types, from a byte address (bytes written out by hand, big-endian).
+    ("DB1.DBB8", "lreal", None, b"\x40\x09\x21\xfb\x54\x44\x2d\x18", 3.141592653589793),
+    ("DB1.DBB8", "lint", None, b"\xff\xff\xff\x00\x00\x00\x00\x00", -(2**40)),
+    ("DB1.DBB8", "ulint", None, b"\xff" * 8, 2**64 - 1),
+    ("DB1.DBB8", "lword", None, b"\x80" + b"\x00" * 7, 2**63),
+    ("DB1.DBB8", "ltime", None, b"\x00\x00\x00\x00\x59\x68\x2f\x00", 1.5),  # LT#1S500MS
     ("DB1.DBS0", None, 10, b"\x0a\x07Press 1\x00\x00\x00", "Press 1"),
     ("DB1.DBS0", None, 4, b"\x04\x00\x00\x00\x00\x00", ""),
     ("DB1.DBS0", None, 6, b"\x06\x04Gr\xfc\xdf\x00\x00", "Grüß"),  # Latin-1

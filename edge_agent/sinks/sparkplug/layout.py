@@ -105,6 +105,11 @@ _TAG_TYPES = {
     "dword": DataType.UInt32,
     "real": DataType.Float,
     "time": DataType.Double,  # read as seconds
+    "lint": DataType.Int64,
+    "ulint": DataType.UInt64,
+    "lword": DataType.UInt64,
+    "lreal": DataType.Double,
+    "ltime": DataType.Double,  # read as seconds
     "wstring": DataType.String,
     "bcd16": DataType.UInt16,
     "bcd32": DataType.UInt32,
