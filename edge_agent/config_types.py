@@ -50,6 +50,11 @@ LocalTime = Annotated[
     Field(description="Local wall-clock time, 'HH:MM' (24 h)."),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# How a sink takes records from the buffer: the same limits for every sink type.
+BatchRecords = Annotated[
+    int, Field(ge=1, le=100000, description="Records taken from the buffer at once.")
+]
+FlushInterval = Annotated[float, Field(ge=0, le=60)]  # seconds; each sink says what it gathers
 
 
 def _empty_is_false(value: Any) -> Any:

@@ -91,9 +91,12 @@ def counter_values(
     ]
 
 
-async def test_births_data_by_exception_seq_and_a_clean_death(
-    mosquitto: Mosquitto, tmp_path: Path
-) -> None:
+@asynccontextmanager
+async def press_line(
+    broker_port: int, tmp_path: Path, sink_extra: str = ""
+) -> AsyncIterator[tuple[Path, str, HostApp, NumberedDevice]]:
+    """A machine on two devices (the fixed image, a counter polled 50 times a second) with an
+    alarm, a Sparkplug sink, and a host reading it: (config, node, host, counter)."""
     plc_port, counter_port = free_port(), free_port()
     counter = NumberedDevice()
     servers = [
@@ -106,19 +109,35 @@ async def test_births_data_by_exception_seq_and_a_clean_death(
         + device_yaml("plc", plc_port)
         + numbered_yaml("counter", counter_port, 0.02)
         + MACHINE
-        + sink_yaml(mosquitto.port),
+        + sink_yaml(broker_port, sink_extra),
     )
-    host = HostApp(mosquitto.port, GROUP, f"host-{node}")
+    host = HostApp(broker_port, GROUP, f"host-{node}")
     try:
+        yield path, node, host, counter
+    finally:
+        host.close()
+        for server in servers:
+            await server.shutdown()
+
+
+def newest_node_metrics(seen: list[Seen]) -> dict[str, object]:
+    """Each node metric's last value in NBIRTH and NDATA messages."""
+    metrics: dict[str, object] = {}
+    for s in seen:
+        if s.kind in ("NBIRTH", "NDATA"):
+            metrics |= {m.name: m.value for m in s.metrics if m.value is not None}
+    return metrics
+
+
+async def test_births_data_by_exception_seq_and_a_clean_death(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    async with press_line(mosquitto.port, tmp_path) as (path, node, host, _counter):
         async with running(path):
             # Past 256 messages: seq wraps at least once.
             await asyncio.to_thread(host.capture.wait_for, count("", node, 300), 30)
         await asyncio.to_thread(host.capture.wait_for, count("NDEATH", node, 1), 5)
         seen = of_node(host.seen(), node)
-    finally:
-        host.close()
-        for server in servers:
-            await server.shutdown()
 
     nbirth, *rest = seen
     assert (nbirth.kind, nbirth.seq) == ("NBIRTH", 0)
@@ -167,10 +186,7 @@ async def test_births_data_by_exception_seq_and_a_clean_death(
     plc_data = [s for s in seen if s.device == "plc" and s.kind == "DDATA"]
     assert len(plc_data) <= 1  # the fixed values never change: sent once, after the birth
 
-    node_metrics: dict[str, object] = {}
-    for s in seen:
-        if s.kind in ("NBIRTH", "NDATA"):
-            node_metrics |= {m.name: m.value for m in s.metrics if m.value is not None}
+    node_metrics = newest_node_metrics(seen)
     assert node_metrics["machines/m1/state"] == "running"
     assert node_metrics["alarms/hot/active"] is True
     assert node_metrics["alarms/hot/state"] == "unack_active"
@@ -186,22 +202,8 @@ async def test_include_leaves_the_devices_and_oee_out_of_a_running_agent(
 ) -> None:
     """`include: [machines, alarms]` from the file: the node is born with machine and alarm
     metrics only, and devices polled 50 times a second send nothing."""
-    plc_port, counter_port = free_port(), free_port()
-    counter = NumberedDevice()
-    servers = [
-        await serve_tcp([SimulatedDevice(fixed_image())], "127.0.0.1", plc_port),
-        await serve_tcp([counter.simulated()], "127.0.0.1", counter_port),
-    ]
-    path, node = write_config(
-        tmp_path,
-        "devices:\n"
-        + device_yaml("plc", plc_port)
-        + numbered_yaml("counter", counter_port, 0.02)
-        + MACHINE
-        + sink_yaml(mosquitto.port, "    include: [machines, alarms]\n"),
-    )
-    host = HostApp(mosquitto.port, GROUP, f"host-{node}")
-    try:
+    include = "    include: [machines, alarms]\n"
+    async with press_line(mosquitto.port, tmp_path, include) as (path, node, host, counter):
         async with running(path):
             await asyncio.to_thread(host.capture.wait_for, count("NBIRTH", node, 1), 20)
             polls = counter.served
@@ -209,10 +211,6 @@ async def test_include_leaves_the_devices_and_oee_out_of_a_running_agent(
                 await asyncio.sleep(0.05)
         await asyncio.to_thread(host.capture.wait_for, count("NDEATH", node, 1), 5)
         seen = of_node(host.seen(), node)
-    finally:
-        host.close()
-        for server in servers:
-            await server.shutdown()
 
     assert not [s for s in seen if s.device is not None]  # no DBIRTH, DDATA or DDEATH
     nbirth = seen[0]
@@ -221,10 +219,7 @@ async def test_include_leaves_the_devices_and_oee_out_of_a_running_agent(
     assert {"machines/m1/state", "machines/m1/last_stop/reason", "alarms/hot/state"} <= declared
     assert "alarm_flood/active" in declared
     assert not [name for name in declared if "/oee/" in name]
-    node_metrics: dict[str, object] = {}
-    for s in seen:
-        if s.kind in ("NBIRTH", "NDATA"):
-            node_metrics |= {m.name: m.value for m in s.metrics if m.value is not None}
+    node_metrics = newest_node_metrics(seen)
     assert node_metrics["machines/m1/state"] == "running"
     assert node_metrics["alarms/hot/active"] is True
     session = [s for s in seen if s.kind != "NDEATH"]

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from edge_agent.config_types import ConfigModel, Switch
+from edge_agent.config_types import BatchRecords, ConfigModel, FlushInterval, Switch
 
 
 class InfluxSinkConfig(ConfigModel):
@@ -42,13 +42,9 @@ class InfluxSinkConfig(ConfigModel):
     )
     timeout_s: float = Field(10.0, gt=0, le=300)
     verify_ssl: bool = True
-    batch_records: int = Field(
-        500, ge=1, le=100000, description="Records taken from the buffer at once."
-    )
-    flush_interval_s: float = Field(
+    batch_records: BatchRecords = 500
+    flush_interval_s: FlushInterval = Field(
         1.0,
-        ge=0,
-        le=60,
         description="Wait up to this long for `batch_records` to gather before a write: one "
         "request a second instead of one per poll; 0 writes each as soon as it is buffered.",
     )

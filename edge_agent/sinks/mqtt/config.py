@@ -8,7 +8,15 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from edge_agent.config_types import ConfigModel, Port, Switch, TlsConfig, TopicPrefix
+from edge_agent.config_types import (
+    BatchRecords,
+    ConfigModel,
+    FlushInterval,
+    Port,
+    Switch,
+    TlsConfig,
+    TopicPrefix,
+)
 
 
 class MqttSinkConfig(ConfigModel):
@@ -47,13 +55,9 @@ class MqttSinkConfig(ConfigModel):
         description="Take alarm commands from this broker (<root>/commands/alarms/operator and "
         "…/engineer), when alarms are configured.",
     )
-    batch_records: int = Field(
-        500, ge=1, le=100000, description="Records taken from the buffer at once."
-    )
-    flush_interval_s: float = Field(
+    batch_records: BatchRecords = 500
+    flush_interval_s: FlushInterval = Field(
         0.0,
-        ge=0,
-        le=60,
         description="Wait up to this long for more records before publishing (fewer, larger "
         "deliveries); 0 publishes each as soon as it is buffered.",
     )

@@ -8,7 +8,14 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, SecretStr
 
-from edge_agent.config_types import ConfigModel, Port, Switch, TlsConfig
+from edge_agent.config_types import (
+    BatchRecords,
+    ConfigModel,
+    FlushInterval,
+    Port,
+    Switch,
+    TlsConfig,
+)
 
 SparkplugInclude = Literal["values", "machines", "oee", "alarms"]
 SPARKPLUG_INCLUDE: tuple[SparkplugInclude, ...] = get_args(SparkplugInclude)
@@ -77,13 +84,9 @@ class SparkplugSinkConfig(ConfigModel):
         description="What becomes metrics: values (each device's tags, as Sparkplug devices), "
         "machines (state, last stop), oee (open shift and hour), alarms (alarm states, flood).",
     )
-    batch_records: int = Field(
-        500, ge=1, le=100000, description="Records taken from the buffer at once."
-    )
-    flush_interval_s: float = Field(
+    batch_records: BatchRecords = 500
+    flush_interval_s: FlushInterval = Field(
         0.0,
-        ge=0,
-        le=60,
         description="Wait up to this long for more records before publishing (fewer NDATA and "
         "DDATA messages); 0 publishes each as soon as it is buffered.",
     )
